@@ -1,0 +1,365 @@
+/*
+ * shmcache.h - the one public header of libshmcache.
+ *
+ * OVERVIEW
+ *
+ * A shmcache is a key/value cache that lives in one shared-memory segment
+ * (a file SHMCACHE_DIR/shmcache.NAME, SHMCACHE_DIR defaulting to /dev/shm).
+ * Every process that opens it maps the whole segment once and reads and
+ * writes it directly: no server, no socket, no system call on the data path.
+ * The cache has a fixed memory budget; when it is full, writes evict older,
+ * colder data (S3-FIFO over segments of the log), and items may carry a TTL.
+ *
+ * HANDLES AND THREADS
+ *
+ * shmc_create() and shmc_open() return a handle (shmc_t *) private to the
+ * calling process.  A handle may be used by any number of threads of that
+ * process at once.  Each thread takes a "reader slot" in the segment on its
+ * first call and keeps it until it exits or the handle is closed; a process
+ * that dies gives its slots back (robust mutexes), so nothing waits on it.
+ * A handle must not be used in a child after fork(): open a new one there.
+ *
+ * ERRORS
+ *
+ * Every function that can fail returns 0 (or a non-negative count where
+ * documented) on success and a negative error code on failure.  Codes are
+ * either -errno (system errors: -ENOENT, -EEXIST, -EACCES, -ENOSPC, ...) or
+ * one of the SHMC_E* codes below, which lie outside the errno range.  errno
+ * is never the way an error is reported.  shmc_strerror() describes a code,
+ * shmc_err_name() names it.
+ *
+ * SYNCHRONISATION TABLE (same cache, any processes)
+ *
+ *   operation          may run at the same time as
+ *   get / get_ref      everything; never waits for a lock
+ *   set / add / del    everything; waits only for the bucket lock of its own
+ *                      key (held for a few stores) and, when the cache is
+ *                      full, for the log lock while a segment is evicted
+ *   stats / readers    everything; counters are read without locks and may
+ *                      be a few operations behind
+ *   check              everything; a report against a moving cache may name
+ *                      a transient state, run it twice before acting
+ *   close              everything in other threads except use of the same
+ *                      handle; all threads of the process must be done with
+ *                      the handle
+ *   destroy            everything: it unlinks the file, attached processes
+ *                      keep their mapping until they close
+ *
+ * CAVEATS
+ *
+ * - A zero-copy reference (shmc_get_ref) points into shared memory and is
+ *   valid only until the read section that produced it ends.  Holding a
+ *   read section open for long stops memory from being reused: writers keep
+ *   going while they can, and the stall is shown by shmc_readers().
+ * - The cache may forget: a set can be evicted at any time to make room.
+ *   It never lies: a get returns a value that was set for that key or a miss.
+ * - Every process that attaches can read and write every item and the
+ *   segment's metadata: attach only processes you trust (file mode 0600 by
+ *   default; see the README's trust model).
+ */
+#ifndef SHMCACHE_H
+#define SHMCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHMC_BUILDING) && defined(__GNUC__)
+#define SHMC_API __attribute__((visibility("default")))
+#else
+#define SHMC_API
+#endif
+
+#define SHMC_VERSION_MAJOR 0
+#define SHMC_VERSION_MINOR 1
+#define SHMC_VERSION_PATCH 0
+
+/* Limits. */
+#define SHMC_NAME_MAX 64            /* cache name: [A-Za-z0-9._-]{1,64} */
+#define SHMC_KEY_MAX 250            /* bytes in a key; keys are never empty */
+#define SHMC_ITEM_OVERHEAD 24       /* bytes of header stored with each item */
+#define SHMC_SEGMENT_MIN (64u << 10) /* smallest segment size: 64 KiB */
+#define SHMC_SEGMENT_MAX (64u << 20) /* largest segment size: 64 MiB */
+#define SHMC_SEGMENT_DEFAULT (1u << 20)
+
+/*
+ * The library's own error codes, as an X-macro list: NAME, value, text.
+ * Values are negative and below -4095, so they never collide with -errno.
+ */
+#define SHMC_ERRNO_MAP(X)                                                      \
+	X(NOTFOUND, -20001, "no such key (a miss)")                            \
+	X(EXISTS, -20002, "key already present")                               \
+	X(KEYLEN, -20003, "key empty or longer than SHMC_KEY_MAX")             \
+	X(VALLEN, -20004, "value too large for one segment")                   \
+	X(BUFSIZE, -20005, "buffer too small for the value")                   \
+	X(NAME, -20006, "bad cache name")                                      \
+	X(NOTCACHE, -20007, "file is not a shmcache segment")                  \
+	X(VERSION, -20008, "segment of another format version or ABI")         \
+	X(CORRUPT, -20009, "segment corrupt or truncated")                     \
+	X(NOSLOT, -20010, "no free reader slot")                               \
+	X(STALLED, -20011, "no memory can be reused: a reader is stalled")     \
+	X(NOSECTION, -20012, "call needs an open read section")                \
+	X(BUSY, -20013, "another operation of this kind is in progress")       \
+	X(BUDGET, -20014, "memory budget too small or above the reservation")
+
+enum shmc_err {
+#define SHMC__ERR_ENUM(name, val, text) SHMC_E##name = (val),
+	SHMC_ERRNO_MAP(SHMC__ERR_ENUM)
+#undef SHMC__ERR_ENUM
+};
+
+typedef struct shmc shmc_t;
+
+/* NUMA placement of the segment's memory. */
+enum shmc_numa {
+	SHMC_NUMA_DEFAULT = 0,    /* the kernel's default (first touch) */
+	SHMC_NUMA_INTERLEAVE = 1, /* interleave over all allowed nodes */
+	SHMC_NUMA_NODE = 2,       /* bind to numa_node */
+	SHMC_NUMA_LOCAL = 3,      /* prefer the creating thread's node */
+};
+
+/* Options of shmc_create(); fill with shmc_create_opts_init() first. */
+struct shmc_create_opts {
+	uint64_t memory;        /* budget in bytes: everything committed
+	                         * (header, slots, index, segments) */
+	uint64_t max_memory;    /* reservation: largest budget the cache may
+	                         * ever be resized to; 0 = memory */
+	uint32_t segment_size;  /* bytes per log segment, a power of two in
+	                         * [SHMC_SEGMENT_MIN, SHMC_SEGMENT_MAX] */
+	uint32_t default_ttl;   /* seconds applied when set() passes
+	                         * SHMC_TTL_DEFAULT; 0 = no expiry */
+	uint32_t mode;          /* file mode, default 0600 */
+	uint32_t max_readers;   /* reader slots (threads attached at once),
+	                         * default 1024 */
+	uint64_t index_buckets; /* 64-byte index buckets (7 entries each),
+	                         * rounded up to a power of two; 0 = derived
+	                         * from memory */
+	int numa;               /* enum shmc_numa */
+	int numa_node;          /* node for SHMC_NUMA_NODE */
+	uint64_t reserved[4];   /* zero */
+};
+
+/* Sets every option to its default; memory becomes 64 MiB. */
+SHMC_API void shmc_create_opts_init(struct shmc_create_opts *opts);
+
+/*
+ * Creates the cache NAME and returns a handle to it in *out.
+ * The file is created O_EXCL|O_NOFOLLOW with opts->mode, fully initialised
+ * under a temporary name and then linked into place, so no process can see
+ * a half-made cache.  opts may be NULL for the defaults.
+ *
+ * Errors: SHMC_ENAME bad name; -EEXIST the cache exists; -EINVAL an option
+ * out of range (segment size, max_readers, index size); SHMC_EBUDGET memory
+ * too small for the fixed parts plus a few segments, or above max_memory;
+ * -ENOSPC the file system cannot commit the budget's fixed part; -EACCES,
+ * -ENOENT (SHMCACHE_DIR missing), -ENOMEM, other -errno from the system.
+ * On error nothing is left behind.
+ */
+SHMC_API int shmc_create(const char *name, const struct shmc_create_opts *opts,
+                         shmc_t **out);
+
+/*
+ * Opens the existing cache NAME.  flags: 0, or SHMC_OPEN_ANY_OWNER to accept
+ * a segment owned by another user (refused by default).
+ *
+ * Errors: SHMC_ENAME bad name; -ENOENT no such cache; -EACCES no permission,
+ * or the file belongs to another user (without SHMC_OPEN_ANY_OWNER);
+ * SHMC_ENOTCACHE not a cache (bad magic, or not a regular file);
+ * SHMC_EVERSION another format version or ABI (cache-line size, lock sizes);
+ * SHMC_ECORRUPT checksum mismatch, truncated file or inconsistent layout;
+ * -ENOMEM and other -errno from mmap/open.  The file is never modified by a
+ * failed open.
+ */
+#define SHMC_OPEN_ANY_OWNER 0x1u
+SHMC_API int shmc_open(const char *name, unsigned flags, shmc_t **out);
+
+/*
+ * Releases the calling process's reader slots of this handle, seals its
+ * open log segments and unmaps the segment.  c may be NULL.  Always 0.
+ * No thread may use c during or after the call.
+ */
+SHMC_API int shmc_close(shmc_t *c);
+
+/*
+ * Removes the cache file NAME.  Processes that have it open keep working on
+ * their mapping until they close it; the memory is freed then.
+ * Errors: SHMC_ENAME, -ENOENT, -EACCES, other -errno from unlink.
+ */
+SHMC_API int shmc_destroy(const char *name);
+
+/* ttl values for set/add. */
+#define SHMC_TTL_DEFAULT UINT32_MAX /* the cache's default_ttl */
+#define SHMC_TTL_NONE 0u            /* never expires */
+
+/*
+ * Stores key -> value, replacing any previous value.  ttl is in seconds
+ * (SHMC_TTL_NONE, SHMC_TTL_DEFAULT, or 1 .. 10 years); flags are 32 opaque
+ * user bits returned by get.  May evict other items to make room.
+ *
+ * Errors: -EINVAL c or key NULL, or value NULL with vlen > 0;
+ * SHMC_EKEYLEN klen 0 or > SHMC_KEY_MAX; SHMC_EVALLEN the item does not fit
+ * one segment (see shmc_info().max_value); SHMC_ENOSLOT no reader slot for
+ * this thread; SHMC_ESTALLED the cache is full and no memory can be reused
+ * because a reader has been inside a read section too long (nothing was
+ * stored, nothing else changed); SHMC_EBUSY called inside a read section of
+ * the same thread when the cache must evict (end the section first).
+ */
+SHMC_API int shmc_set(shmc_t *c, const void *key, size_t klen,
+                      const void *value, size_t vlen, uint32_t ttl,
+                      uint32_t flags);
+
+/*
+ * As shmc_set(), but only if the key is absent (or expired).
+ * Errors: those of shmc_set(), and SHMC_EEXISTS when the key is present
+ * (the cache is unchanged).
+ */
+SHMC_API int shmc_add(shmc_t *c, const void *key, size_t klen,
+                      const void *value, size_t vlen, uint32_t ttl,
+                      uint32_t flags);
+
+/*
+ * Copies the value of key into buf.  On entry *vlen is the size of buf; on
+ * return it is the value's length, also when buf was too small.  flags may
+ * be NULL.  buf may be NULL when *vlen is 0 (a length query).
+ *
+ * Errors: -EINVAL c, key or vlen NULL, or buf NULL with *vlen > 0;
+ * SHMC_EKEYLEN; SHMC_ENOTFOUND a miss (absent or expired);
+ * SHMC_EBUFSIZE buf too small: *vlen holds the needed size, buf untouched;
+ * SHMC_ENOSLOT.
+ */
+SHMC_API int shmc_get(shmc_t *c, const void *key, size_t klen, void *buf,
+                      size_t *vlen, uint32_t *flags);
+
+/*
+ * Removes key.  Errors: -EINVAL, SHMC_EKEYLEN, SHMC_ENOTFOUND (it was not
+ * there), SHMC_ENOSLOT.
+ */
+SHMC_API int shmc_del(shmc_t *c, const void *key, size_t klen);
+
+/*
+ * Read sections for zero-copy reads.  Between shmc_read_begin() and
+ * shmc_read_end() in the same thread, shmc_get_ref() returns pointers into
+ * the shared segment that stay valid (and unchanged) until the section ends.
+ * Sections nest; the outermost end closes it.  Keep them short: memory is
+ * not reused while a section that began before its release is open.
+ *
+ * Errors: -EINVAL c NULL; SHMC_ENOSLOT (begin); SHMC_ENOSECTION (end without
+ * begin).
+ */
+SHMC_API int shmc_read_begin(shmc_t *c);
+SHMC_API int shmc_read_end(shmc_t *c);
+
+/*
+ * Looks key up inside a read section and points *value at the value in
+ * shared memory (read-only) and *vlen at its length.  flags may be NULL.
+ * Errors: -EINVAL, SHMC_EKEYLEN, SHMC_ENOTFOUND, SHMC_ENOSECTION (no read
+ * section open in this thread).
+ */
+SHMC_API int shmc_get_ref(shmc_t *c, const void *key, size_t klen,
+                          const void **value, size_t *vlen, uint32_t *flags);
+
+/* Counters (summed over all reader slots, monotonic) and gauges. */
+struct shmc_stats {
+	uint64_t gets, hits, misses, sets, adds, add_exists, deletes;
+	uint64_t evictions;     /* items dropped by eviction */
+	uint64_t expirations;   /* expired items found by gets or eviction */
+	uint64_t copy_forwards; /* items kept by eviction (copied forward) */
+	uint64_t index_drops;   /* items forgotten because a bucket was full */
+	uint64_t ghost_hits;    /* sets of a key recently evicted */
+	uint64_t set_bytes;     /* key+value bytes written by set/add */
+	uint64_t segments_evicted, grace_periods, stalls;
+	/* gauges */
+	uint64_t items;          /* items in the index (approximate) */
+	uint64_t used_bytes;     /* bytes of segments holding data */
+	uint64_t committed_bytes;/* bytes committed in the file */
+	uint64_t memory;         /* the budget */
+	uint64_t max_memory;     /* the reservation */
+	uint64_t index_buckets, index_entries_used;
+	uint32_t segments_total, segments_free, segments_small, segments_main;
+	uint32_t readers;        /* reader slots in use */
+	uint32_t processes;      /* distinct attached processes */
+	uint64_t reserved[8];
+};
+
+/* Errors: -EINVAL c or st NULL. */
+SHMC_API int shmc_stats(shmc_t *c, struct shmc_stats *st);
+
+/* Fixed properties of an open cache. */
+struct shmc_info {
+	char name[SHMC_NAME_MAX + 1];
+	char path[4096];
+	uint32_t format_version;
+	uint32_t segment_size;
+	uint32_t max_readers;
+	uint32_t default_ttl;
+	uint64_t max_value;      /* largest value with a 1-byte key */
+	uint64_t created;        /* unix seconds */
+	uint64_t reserved[4];
+};
+
+/* Errors: -EINVAL c or info NULL. */
+SHMC_API int shmc_info(shmc_t *c, struct shmc_info *info);
+
+/* One reader slot in use, as reported by shmc_readers(). */
+struct shmc_reader {
+	uint32_t slot;
+	int32_t pid, tid;
+	uint32_t in_section;    /* 1 when inside a read section */
+	uint64_t section_ns;    /* how long inside, if in_section (approx.) */
+};
+
+/*
+ * Calls fn for every reader slot in use, after reclaiming slots whose
+ * process or thread has died.  fn returns 0 to go on, non-zero to stop.
+ * Returns the number of slots reclaimed (>= 0).
+ * Errors: -EINVAL c or fn NULL.
+ */
+SHMC_API int shmc_readers(shmc_t *c,
+                          int (*fn)(const struct shmc_reader *r, void *arg),
+                          void *arg);
+
+/*
+ * Walks every invariant of the segment (header, offsets in bounds, items
+ * hash to their bucket, segment lists and accounting, slots) and calls
+ * report (if not NULL) with one line per problem found.  Never crashes on a
+ * corrupt segment.  Returns the number of problems (0 = clean).
+ * Errors: -EINVAL c NULL.
+ */
+SHMC_API int shmc_check(shmc_t *c,
+                        void (*report)(const char *problem, void *arg),
+                        void *arg);
+
+/*
+ * Calls fn for every live, unexpired key (in no particular order), inside
+ * short read sections: writers are never stalled, a key changed during the
+ * walk may be reported or not.  fn must not call back into the cache.  It
+ * returns 0 to go on, non-zero to stop.  Returns 0.
+ * Errors: -EINVAL c or fn NULL; SHMC_ENOSLOT.
+ */
+SHMC_API int shmc_keys(shmc_t *c,
+                       int (*fn)(const void *key, size_t klen, size_t vlen,
+                                 void *arg),
+                       void *arg);
+
+/*
+ * Test hook: replace this handle's clock (unix seconds) used for TTLs.
+ * now == NULL restores the real clock.  Errors: -EINVAL c NULL.
+ */
+SHMC_API int shmc_set_clock(shmc_t *c, uint64_t (*now)(void *arg), void *arg);
+
+/* A static description of code err ("unknown error" if unknown).  Never NULL. */
+SHMC_API const char *shmc_strerror(int err);
+/* The name of err ("SHMC_ENOTFOUND", "ENOENT", ...).  Never NULL. */
+SHMC_API const char *shmc_err_name(int err);
+/* "MAJOR.MINOR.PATCH" of the library in use.  Never NULL. */
+SHMC_API const char *shmc_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMCACHE_H */

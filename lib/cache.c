@@ -1,0 +1,657 @@
+/*
+ * cache.c - the public API: handles, per-thread slots, get/set/add/delete,
+ * read sections, stats.
+ *
+ * THE DATA PATH
+ *   get:  hash -> enter read section (one store to our slot, no fence with
+ *         membarrier) -> one bucket line -> one item -> copy -> leave.
+ *   set:  hash -> append the item to our own open segment (no lock) ->
+ *         bucket lock -> one release store of the entry -> unlock.
+ * Neither makes a system call in steady state: thread state comes from a
+ * TLS cache, the clock from CLOCK_REALTIME_COARSE (vDSO), and only taking
+ * a new segment (every segment_size bytes written) takes log_lock.
+ *
+ * THREADS AND FORK
+ * A thread's first call on a handle claims a reader slot and remembers it
+ * in a pthread key (released by the key's destructor at thread exit) and
+ * in a one-entry TLS cache.  After fork() the child's TLS still names the
+ * parent's slots; a fork generation bumped by pthread_atfork makes the
+ * child claim its own on first use, so an inherited handle just works.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uint64_t shmc__fork_gen = 1;
+__thread struct shmc__tls shmc__tls;
+static uint64_t next_handle_id;
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	shmc__fork_gen++;
+}
+
+static void lib_init(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+	shmc__mb_init();
+}
+
+void shmc__assert_fail(const char *what, const char *file, int line)
+{
+	fprintf(stderr, "shmcache: assertion failed: %s (%s:%d)\n", what, file,
+	        line);
+	abort();
+}
+
+static uint64_t real_clock(void *arg)
+{
+	(void)arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts); /* vDSO, ~ns */
+	return (uint64_t)ts.tv_sec;
+}
+
+uint32_t shmc__now(struct shmc *c)
+{
+	return (uint32_t)c->clock(c->clock_arg);
+}
+
+static void thr_release(struct shmc *c, struct shmc__thr *t)
+{
+	if (shmc__load(&t->s->open_seg, __ATOMIC_RELAXED)) {
+		shmc__log_lock(c);
+		shmc__log_seal_open(c, t->slot);
+		shmc__log_unlock(c);
+	}
+	shmc__slot_release(&c->map, t->slot);
+	pthread_mutex_lock(&c->thr_lock);
+	cds_list_del(&t->node);
+	pthread_mutex_unlock(&c->thr_lock);
+	if (shmc__tls.t == t)
+		memset(&shmc__tls, 0, sizeof(shmc__tls));
+	free(t);
+}
+
+/* pthread key destructor: the thread is exiting. */
+static void thr_exit(void *p)
+{
+	struct shmc__thr *t = p;
+	if (t->fork_gen != shmc__fork_gen)
+		return; /* the parent's, copied by fork: not ours to free */
+	thr_release(t->c, t);
+}
+
+struct shmc__thr *shmc__thr_slow(struct shmc *c, int *err)
+{
+	struct shmc__thr *t = pthread_getspecific(c->key);
+	if (!t || t->fork_gen != shmc__fork_gen) {
+		t = calloc(1, sizeof(*t));
+		if (!t) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		int rc = shmc__slot_claim(&c->map, &t->slot, shmc__dead_slot, c);
+		if (rc) {
+			free(t);
+			*err = rc;
+			return NULL;
+		}
+		t->c = c;
+		t->s = shmc__slot_at(&c->map, t->slot);
+		t->fork_gen = shmc__fork_gen;
+		t->tid = gettid();
+		pthread_setspecific(c->key, t);
+		pthread_mutex_lock(&c->thr_lock);
+		cds_list_add(&t->node, &c->thrs);
+		pthread_mutex_unlock(&c->thr_lock);
+	}
+	shmc__tls = (struct shmc__tls){c, c->id, shmc__fork_gen, t};
+	return t;
+}
+
+static int handle_new(struct shmc__map *m, shmc_t **out)
+{
+	struct shmc *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->map = *m;
+	struct shmc__hdr *h = m->hdr;
+	c->index = m->base + h->index_off;
+	c->ghost = (uint32_t *)(m->base + h->ghost_off);
+	c->data = m->base + h->data_off;
+	c->index_max_mask = h->index_max_buckets - 1;
+	c->seg_size = h->seg_size;
+	c->seg_shift = (uint32_t)__builtin_ctz(h->seg_size);
+	c->nseg_max = h->nseg_max;
+	c->data_size = (uint64_t)h->nseg_max << c->seg_shift;
+	c->max_readers = h->max_readers;
+	c->clock = real_clock;
+	CDS_INIT_LIST_HEAD(&c->thrs);
+	pthread_mutex_init(&c->thr_lock, NULL);
+	int rc = pthread_key_create(&c->key, thr_exit);
+	if (rc) {
+		free(c);
+		return -rc;
+	}
+	c->id = uatomic_add_return(&next_handle_id, 1);
+	*out = c;
+	return 0;
+}
+
+void shmc_create_opts_init(struct shmc_create_opts *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->memory = 64ull << 20;
+	o->segment_size = SHMC_SEGMENT_DEFAULT;
+	o->mode = 0600;
+	o->max_readers = 1024;
+}
+
+int shmc_create(const char *name, const struct shmc_create_opts *opts,
+                shmc_t **out)
+{
+	struct shmc_create_opts def;
+	if (!out)
+		return -EINVAL;
+	if (!opts) {
+		shmc_create_opts_init(&def);
+		opts = &def;
+	}
+	int rc = shmc__name_ok(name);
+	if (rc)
+		return rc;
+	if (opts->default_ttl > SHMC__TTL_MAX || (opts->mode & ~07777u) ||
+	    opts->numa < SHMC_NUMA_DEFAULT || opts->numa > SHMC_NUMA_LOCAL)
+		return -EINVAL;
+	pthread_once(&lib_once, lib_init);
+	struct shmc__geom g;
+	rc = shmc__geometry(opts->memory, opts->max_memory, opts->segment_size,
+	                    opts->max_readers, opts->index_buckets, &g);
+	if (rc)
+		return rc;
+	g.default_ttl = opts->default_ttl;
+	struct shmc__map m = {.fd = -1};
+	rc = shmc__seg_create(name, &g, opts->mode, opts->numa,
+	                      opts->numa_node, &m);
+	if (rc)
+		return rc;
+	rc = handle_new(&m, out);
+	if (rc)
+		shmc__seg_close(&m);
+	return rc;
+}
+
+int shmc_open(const char *name, unsigned flags, shmc_t **out)
+{
+	if (!out || (flags & ~SHMC_OPEN_ANY_OWNER))
+		return -EINVAL;
+	pthread_once(&lib_once, lib_init);
+	struct shmc__map m = {.fd = -1};
+	int rc = shmc__seg_open(name, flags, &m);
+	if (rc)
+		return rc;
+	rc = handle_new(&m, out);
+	if (rc)
+		shmc__seg_close(&m);
+	return rc;
+}
+
+int shmc_close(shmc_t *c)
+{
+	if (!c)
+		return 0;
+	/* No destructor may run for this handle after this point. */
+	pthread_key_delete(c->key);
+	pid_t me = gettid();
+	bool others = false;
+	struct shmc__thr *t, *tmp;
+	cds_list_for_each_entry_safe(t, tmp, &c->thrs, node) {
+		if (t->fork_gen != shmc__fork_gen) {
+			cds_list_del(&t->node); /* the parent's, via fork */
+			free(t);
+		} else if (t->tid == me) {
+			thr_release(c, t);
+		} else {
+			/* Another live thread owns this slot's mutex; only it
+			 * can unlock it.  Give back its segment now; the slot
+			 * is reclaimed when that thread exits. */
+			shmc__log_lock(c);
+			shmc__log_seal_open(c, t->slot);
+			shmc__log_unlock(c);
+			cds_list_del(&t->node);
+			free(t);
+			others = true;
+		}
+	}
+	if (shmc__tls.c == c)
+		memset(&shmc__tls, 0, sizeof(shmc__tls));
+	/* Unmapping under a robust mutex still held by a live thread would
+	 * break that thread's robust list; keep the mapping then. */
+	if (!others)
+		shmc__seg_close(&c->map);
+	pthread_mutex_destroy(&c->thr_lock);
+	free(c);
+	return 0;
+}
+
+int shmc_destroy(const char *name)
+{
+	char path[4096];
+	int rc = shmc__path(name, path, sizeof(path));
+	if (rc)
+		return rc;
+	return shmc__sys.unlink(path) == 0 ? 0 : -errno;
+}
+
+static inline int check_key(const void *key, size_t klen)
+{
+	if (SHMC__UNLIKELY(!key))
+		return -EINVAL;
+	if (SHMC__UNLIKELY(klen == 0 || klen > SHMC_KEY_MAX))
+		return SHMC_EKEYLEN;
+	return 0;
+}
+
+static inline void section_enter(struct shmc *c, struct shmc__thr *t)
+{
+	if (t->depth++ == 0)
+		shmc__read_enter(c->map.hdr, t->s);
+}
+
+static inline void section_exit(struct shmc__thr *t)
+{
+	if (--t->depth == 0)
+		shmc__read_exit(t->s);
+}
+
+/* Inside a read section: the live, unexpired item for key, or NULL. */
+static inline const struct shmc__item *lookup(struct shmc *c,
+                                              struct shmc__thr *t,
+                                              const void *key, size_t klen)
+{
+	uint64_t h = shmc__hash(key, klen);
+	struct shmc__bucket *bk = shmc__bucket_at(c, shmc__bucket_of(c, h));
+	uint64_t e;
+	int i = shmc__bucket_find(c, bk, h, key, klen, &e);
+	shmc__ctr_add(t, SHMC__C_GETS, 1);
+	if (i < 0) {
+		shmc__ctr_add(t, SHMC__C_MISSES, 1);
+		return NULL;
+	}
+	const struct shmc__item *it = shmc__item_at(c, shmc__e_loc(e));
+	if (it->expiry && shmc__expired(it, shmc__now(c))) {
+		shmc__ctr_add(t, SHMC__C_MISSES, 1);
+		return NULL;
+	}
+	shmc__ctr_add(t, SHMC__C_HITS, 1);
+	/* S3-FIFO hit: bump the frequency unless saturated.  A failed CAS
+	 * means a writer changed the entry; the bump is a hint, drop it. */
+	if (shmc__e_freq(e) < SHMC__E_FREQ_MAX)
+		uatomic_cmpxchg(&bk->e[i], e, e + SHMC__E_FREQ_ONE);
+	return it;
+}
+
+int shmc_get(shmc_t *c, const void *key, size_t klen, void *buf,
+             size_t *vlen, uint32_t *flags)
+{
+	int rc = check_key(key, klen);
+	if (SHMC__UNLIKELY(!c || !vlen || (!buf && *vlen)))
+		return -EINVAL;
+	if (SHMC__UNLIKELY(rc))
+		return rc;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (SHMC__UNLIKELY(!t))
+		return rc;
+	section_enter(c, t);
+	const struct shmc__item *it = lookup(c, t, key, klen);
+	if (!it) {
+		rc = SHMC_ENOTFOUND;
+	} else if (it->vlen > *vlen) {
+		*vlen = it->vlen;
+		rc = SHMC_EBUFSIZE;
+	} else {
+		memcpy(buf, it->data + it->klen, it->vlen);
+		*vlen = it->vlen;
+		if (flags)
+			*flags = it->flags;
+	}
+	section_exit(t);
+	return rc;
+}
+
+int shmc_read_begin(shmc_t *c)
+{
+	int rc = 0;
+	if (!c)
+		return -EINVAL;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	section_enter(c, t);
+	return 0;
+}
+
+int shmc_read_end(shmc_t *c)
+{
+	int rc = 0;
+	if (!c)
+		return -EINVAL;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	if (!t->depth)
+		return SHMC_ENOSECTION;
+	section_exit(t);
+	return 0;
+}
+
+int shmc_get_ref(shmc_t *c, const void *key, size_t klen, const void **value,
+                 size_t *vlen, uint32_t *flags)
+{
+	int rc = check_key(key, klen);
+	if (!c || !value || !vlen)
+		return -EINVAL;
+	if (rc)
+		return rc;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	if (!t->depth)
+		return SHMC_ENOSECTION;
+	const struct shmc__item *it = lookup(c, t, key, klen);
+	if (!it)
+		return SHMC_ENOTFOUND;
+	*value = it->data + it->klen;
+	*vlen = it->vlen;
+	if (flags)
+		*flags = it->flags;
+	return 0;
+}
+
+enum put_mode { PUT_SET, PUT_ADD };
+
+static int put(shmc_t *c, const void *key, size_t klen, const void *value,
+               size_t vlen, uint32_t ttl, uint32_t flags, enum put_mode mode)
+{
+	int rc = check_key(key, klen);
+	if (SHMC__UNLIKELY(!c || (!value && vlen)))
+		return -EINVAL;
+	if (SHMC__UNLIKELY(rc))
+		return rc;
+	uint64_t size = shmc__item_size(klen, vlen);
+	if (SHMC__UNLIKELY(vlen > UINT32_MAX ||
+	                   size > c->seg_size - SHMC__SEGHDR_SIZE))
+		return SHMC_EVALLEN;
+	if (ttl == SHMC_TTL_DEFAULT)
+		ttl = c->map.hdr->default_ttl;
+	if (SHMC__UNLIKELY(ttl > SHMC__TTL_MAX))
+		return -EINVAL;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (SHMC__UNLIKELY(!t))
+		return rc;
+	uint64_t h = shmc__hash(key, klen);
+	uint32_t now = ttl ? shmc__now(c) : 0;
+	if (mode == PUT_ADD) {
+		/* Settle the common "present" case without writing. */
+		section_enter(c, t);
+		struct shmc__bucket *bk =
+		    shmc__bucket_at(c, shmc__bucket_of(c, h));
+		uint64_t e;
+		int i = shmc__bucket_find(c, bk, h, key, klen, &e);
+		bool live = i >= 0 &&
+		            !shmc__expired(shmc__item_at(c, shmc__e_loc(e)),
+		                           shmc__now(c));
+		section_exit(t);
+		if (live) {
+			shmc__ctr_add(t, SHMC__C_ADD_EXISTS, 1);
+			return SHMC_EEXISTS;
+		}
+	}
+
+	/* 1. Append the item to our own segment; nobody else can see it. */
+	uint64_t off;
+	rc = shmc__log_append(c, t, size, &off);
+	if (SHMC__UNLIKELY(rc))
+		return rc;
+	struct shmc__item *it = (struct shmc__item *)(c->data + off);
+	it->vlen = (uint32_t)vlen;
+	it->klen = (uint16_t)klen;
+	it->hcheck = shmc__hcheck(h);
+	it->flags = flags;
+	it->expiry = ttl ? now + ttl : 0;
+	it->cas = ((uint64_t)t->slot << 48) |
+	          (t->s->ctr[SHMC__C_CAS_SEQ] & ((1ull << 48) - 1));
+	shmc__ctr_add(t, SHMC__C_CAS_SEQ, 1);
+	memcpy(it->data, key, klen);
+	if (vlen)
+		memcpy(it->data + klen, value, vlen);
+	struct shmc__seghdr *sh =
+	    shmc__seg(c, (uint32_t)(off >> c->seg_shift));
+	uint32_t ex = it->expiry ? it->expiry : UINT32_MAX;
+	if (ex > sh->max_expiry)
+		sh->max_expiry = ex;
+	sh->nitems++;
+	/* Release: the item bytes are below write_off before anyone can
+	 * find them; an evictor walking this segment after it is sealed
+	 * sees every item that was ever published. */
+	shmc__store(&sh->write_off, (off & (c->seg_size - 1)) + size,
+	              __ATOMIC_RELEASE);
+
+	/* 2. Publish it under the bucket lock. */
+	unsigned freq0 = shmc__ghost_hit(c, h) ? 1u : 0u;
+	uint64_t b = shmc__bucket_of(c, h);
+	struct shmc__bucket *bk = shmc__bucket_at(c, b);
+	shmc__bucket_lock(c, t, b, false);
+	uint64_t e;
+	int i = shmc__bucket_find(c, bk, h, key, klen, &e);
+	if (i >= 0 && mode == PUT_ADD &&
+	    !shmc__expired(shmc__item_at(c, shmc__e_loc(e)), shmc__now(c))) {
+		/* Lost a race with another add: our bytes stay as garbage
+		 * in the segment until it is evicted. */
+		shmc__bucket_unlock(c, t, b);
+		shmc__ctr_add(t, SHMC__C_ADD_EXISTS, 1);
+		return SHMC_EEXISTS;
+	}
+	if (i >= 0) {
+		freq0 = shmc__e_freq(e); /* an update keeps its heat */
+	} else {
+		/* An empty way, else the least used one is forgotten. */
+		unsigned best = SHMC__E_FREQ_MAX + 1;
+		for (unsigned k = 0; k < SHMC__BUCKET_WAYS; k++) {
+			uint64_t x = shmc__load(&bk->e[k], __ATOMIC_RELAXED);
+			unsigned f = x ? shmc__e_freq(x) : 0;
+			if (!x) {
+				i = (int)k;
+				break;
+			}
+			if (f < best) {
+				best = f;
+				i = (int)k;
+			}
+		}
+		if (shmc__load(&bk->e[i], __ATOMIC_RELAXED))
+			shmc__ctr_add(t, SHMC__C_INDEX_DROPS, 1);
+		else
+			shmc__ctr_add(t, SHMC__C_ITEMS, 1);
+		if (freq0)
+			shmc__ctr_add(t, SHMC__C_GHOST_HITS, 1);
+	}
+	/* Release: pairs with the acquire load in shmc__bucket_find; the item
+	 * written above is complete before the entry can be seen. */
+	shmc__store(&bk->e[i], shmc__e_make(shmc__tag(h), freq0, off >> 3),
+	              __ATOMIC_RELEASE);
+	shmc__bucket_unlock(c, t, b);
+	shmc__ctr_add(t, mode == PUT_ADD ? SHMC__C_ADDS : SHMC__C_SETS, 1);
+	shmc__ctr_add(t, SHMC__C_SET_BYTES, klen + vlen);
+	return 0;
+}
+
+int shmc_set(shmc_t *c, const void *key, size_t klen, const void *value,
+             size_t vlen, uint32_t ttl, uint32_t flags)
+{
+	return put(c, key, klen, value, vlen, ttl, flags, PUT_SET);
+}
+
+int shmc_add(shmc_t *c, const void *key, size_t klen, const void *value,
+             size_t vlen, uint32_t ttl, uint32_t flags)
+{
+	return put(c, key, klen, value, vlen, ttl, flags, PUT_ADD);
+}
+
+int shmc_del(shmc_t *c, const void *key, size_t klen)
+{
+	int rc = check_key(key, klen);
+	if (!c)
+		return -EINVAL;
+	if (rc)
+		return rc;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	uint64_t h = shmc__hash(key, klen);
+	uint64_t b = shmc__bucket_of(c, h);
+	struct shmc__bucket *bk = shmc__bucket_at(c, b);
+	shmc__bucket_lock(c, t, b, false);
+	uint64_t e;
+	int i = shmc__bucket_find(c, bk, h, key, klen, &e);
+	if (i >= 0) {
+		/* Release: orders nothing we wrote, but keeps every entry
+		 * store of the index the same kind. */
+		shmc__store(&bk->e[i], 0, __ATOMIC_RELEASE);
+		shmc__ctr_add(t, SHMC__C_ITEMS, (uint64_t)-1);
+		shmc__ctr_add(t, SHMC__C_DELETES, 1);
+	}
+	shmc__bucket_unlock(c, t, b);
+	return i >= 0 ? 0 : SHMC_ENOTFOUND;
+}
+
+int shmc_set_clock(shmc_t *c, uint64_t (*now)(void *arg), void *arg)
+{
+	if (!c)
+		return -EINVAL;
+	c->clock = now ? now : real_clock;
+	c->clock_arg = now ? arg : NULL;
+	return 0;
+}
+
+int shmc_stats(shmc_t *c, struct shmc_stats *st)
+{
+	if (!c || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	uint64_t sum[SHMC__C_COUNT] = {0};
+	int32_t pids[64];
+	uint32_t npids = 0;
+	for (uint32_t i = 0; i < c->max_readers; i++) {
+		struct shmc__slot *s = shmc__slot_at(&c->map, i);
+		for (int k = 0; k < SHMC__C_COUNT; k++)
+			sum[k] += shmc__load(&s->ctr[k], __ATOMIC_RELAXED);
+		if (shmc__load(&s->state, __ATOMIC_ACQUIRE) != SHMC__SLOT_USED)
+			continue;
+		st->readers++;
+		int32_t pid = s->pid;
+		bool seen = false;
+		for (uint32_t k = 0; k < npids && !seen; k++)
+			seen = pids[k] == pid;
+		if (!seen) {
+			if (npids < 64)
+				pids[npids++] = pid;
+			st->processes++;
+		}
+	}
+	st->gets = sum[SHMC__C_GETS];
+	st->hits = sum[SHMC__C_HITS];
+	st->misses = sum[SHMC__C_MISSES];
+	st->sets = sum[SHMC__C_SETS];
+	st->adds = sum[SHMC__C_ADDS];
+	st->add_exists = sum[SHMC__C_ADD_EXISTS];
+	st->deletes = sum[SHMC__C_DELETES];
+	st->evictions = sum[SHMC__C_EVICTIONS];
+	st->expirations = sum[SHMC__C_EXPIRATIONS];
+	st->copy_forwards = sum[SHMC__C_COPY_FORWARDS];
+	st->index_drops = sum[SHMC__C_INDEX_DROPS];
+	st->ghost_hits = sum[SHMC__C_GHOST_HITS];
+	st->set_bytes = sum[SHMC__C_SET_BYTES];
+	st->segments_evicted = sum[SHMC__C_SEGS_EVICTED];
+	st->grace_periods = sum[SHMC__C_GRACE_PERIODS];
+	st->stalls = sum[SHMC__C_STALLS];
+	/* A signed sum held in unsigned arithmetic; transiently "negative"
+	 * when a removal is counted before the insert it undoes. */
+	int64_t items = (int64_t)sum[SHMC__C_ITEMS];
+	st->items = items > 0 ? (uint64_t)items : 0;
+
+	struct shmc__hdr *h = c->map.hdr;
+	st->memory = shmc__load(&h->memory, __ATOMIC_RELAXED);
+	st->max_memory = h->data_off + c->data_size;
+	st->committed_bytes = shmc__load(&h->committed, __ATOMIC_RELAXED);
+	st->index_buckets = shmc__load(&h->index_buckets, __ATOMIC_RELAXED);
+	st->index_entries_used = st->items;
+	st->segments_total = shmc__load(&h->nseg_committed, __ATOMIC_RELAXED);
+	st->segments_free = shmc__load(&h->free_count, __ATOMIC_RELAXED) +
+	                    shmc__load(&h->retire_count, __ATOMIC_RELAXED);
+	st->segments_small = shmc__load(&h->small_count, __ATOMIC_RELAXED);
+	st->segments_main = shmc__load(&h->main_count, __ATOMIC_RELAXED);
+	uint32_t busy = st->segments_total > st->segments_free
+	                    ? st->segments_total - st->segments_free
+	                    : 0;
+	st->used_bytes = (uint64_t)busy * c->seg_size;
+	return 0;
+}
+
+int shmc_info(shmc_t *c, struct shmc_info *info)
+{
+	if (!c || !info)
+		return -EINVAL;
+	memset(info, 0, sizeof(*info));
+	struct shmc__hdr *h = c->map.hdr;
+	snprintf(info->name, sizeof(info->name), "%.*s", SHMC_NAME_MAX, h->name);
+	snprintf(info->path, sizeof(info->path), "%s", c->map.path);
+	info->format_version = h->version;
+	info->segment_size = c->seg_size;
+	info->max_readers = c->max_readers;
+	info->default_ttl = h->default_ttl;
+	info->max_value = c->seg_size - SHMC__SEGHDR_SIZE -
+	                  sizeof(struct shmc__item) - 1;
+	info->max_value &= ~(uint64_t)7; /* the padded item must fit */
+	info->created = h->created;
+	return 0;
+}
+
+int shmc_readers(shmc_t *c, int (*fn)(const struct shmc_reader *r, void *arg),
+                 void *arg)
+{
+	if (!c || !fn)
+		return -EINVAL;
+	int reclaimed = 0;
+	uint64_t now = shmc__now_ns();
+	for (uint32_t i = 0; i < c->max_readers; i++) {
+		struct shmc__slot *s = shmc__slot_at(&c->map, i);
+		if (shmc__load(&s->state, __ATOMIC_ACQUIRE) != SHMC__SLOT_USED)
+			continue;
+		if (shmc__slot_probe(&c->map, i, shmc__dead_slot, false, c) ==
+		    0) {
+			reclaimed++;
+			continue;
+		}
+		struct shmc_reader r = {
+		    .slot = i,
+		    .pid = s->pid,
+		    .tid = s->tid,
+		    .in_section =
+		        shmc__load(&s->epoch, __ATOMIC_RELAXED) != 0 ? 1u : 0u,
+		};
+		uint64_t since = shmc__load(&s->stall_since, __ATOMIC_RELAXED);
+		if (since && since < now)
+			r.section_ns = now - since;
+		if (fn(&r, arg))
+			break;
+	}
+	return reclaimed;
+}

@@ -1,0 +1,351 @@
+/*
+ * check.c - shmc_check(), the walk over every invariant, and shmc_keys().
+ *
+ * check() must never crash, whatever the segment holds: every offset,
+ * link and length is bounds-checked before it is followed, every list walk
+ * is bounded by the number of segments, and each list is walked under
+ * log_lock so it cannot change under us.  The index is walked in chunks,
+ * each inside its own short read section, so writers are never stalled;
+ * an entry that changes while it is examined is read again, not reported.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct ck {
+	struct shmc *c;
+	void (*report)(const char *problem, void *arg);
+	void *arg;
+	int problems;
+	uint8_t *seen; /* per segment: which list or owner claimed it */
+	uint32_t nseg;
+};
+
+__attribute__((format(printf, 2, 3))) static void bad(struct ck *k,
+                                                      const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	k->problems++;
+	if (k->report)
+		k->report(buf, k->arg);
+}
+
+static const char *state_name(uint32_t s)
+{
+	static const char *n[] = {"unused", "free",    "open", "small",
+	                          "main",   "retired", "copy-forward"};
+	return s < sizeof(n) / sizeof(n[0]) ? n[s] : "invalid";
+}
+
+/* Items of segment id, parsed up to write_off. */
+static void check_segment(struct ck *k, uint32_t id)
+{
+	struct shmc *c = k->c;
+	struct shmc__seghdr *sh = shmc__seg(c, id);
+	uint32_t st = shmc__load(&sh->state, __ATOMIC_ACQUIRE);
+	if (st == SHMC__SEG_UNUSED)
+		return;
+	if (sh->magic != SHMC__SEG_MAGIC) {
+		bad(k, "segment %u: bad magic %#x", id, sh->magic);
+		return;
+	}
+	if (st > SHMC__SEG_CF) {
+		bad(k, "segment %u: invalid state %u", id, st);
+		return;
+	}
+	if (st == SHMC__SEG_FREE)
+		return;
+	uint64_t w = shmc__load(&sh->write_off, __ATOMIC_ACQUIRE);
+	if (w < SHMC__SEGHDR_SIZE || w > c->seg_size) {
+		bad(k, "segment %u: write offset %llu out of bounds", id,
+		    (unsigned long long)w);
+		return;
+	}
+	uint64_t base = (uint64_t)id << c->seg_shift;
+	for (uint64_t off = SHMC__SEGHDR_SIZE; off < w;) {
+		if (off + sizeof(struct shmc__item) > w) {
+			bad(k, "segment %u: torn item header at %llu", id,
+			    (unsigned long long)off);
+			return;
+		}
+		const struct shmc__item *it =
+		    (const struct shmc__item *)(c->data + base + off);
+		uint64_t sz = shmc__item_size(it->klen, it->vlen);
+		if (it->klen == 0 || it->klen > SHMC_KEY_MAX || sz > w - off) {
+			bad(k, "segment %u: item at %llu has bad lengths "
+			       "(key %u, value %u)",
+			    id, (unsigned long long)off, it->klen, it->vlen);
+			return;
+		}
+		off += sz;
+	}
+}
+
+static void check_list(struct ck *k, const char *name, uint32_t head,
+                       uint32_t count, uint32_t state, uint8_t mark)
+{
+	struct shmc *c = k->c;
+	uint32_t n = 0, link = head;
+	while (link) {
+		uint32_t id = link - 1;
+		if (id >= k->nseg) {
+			bad(k, "%s list: link to segment %u beyond the %u "
+			       "committed",
+			    name, id, k->nseg);
+			return;
+		}
+		if (k->seen[id]) {
+			bad(k, "%s list: segment %u already on another list "
+			       "or a cycle",
+			    name, id);
+			return;
+		}
+		k->seen[id] = mark;
+		struct shmc__seghdr *sh = shmc__seg(c, id);
+		if (sh->state != state)
+			bad(k, "%s list: segment %u is in state %s", name, id,
+			    state_name(sh->state));
+		n++;
+		link = sh->next;
+	}
+	if (n != count)
+		bad(k, "%s list: %u segments linked, header says %u", name, n,
+		    count);
+}
+
+static void check_log(struct ck *k)
+{
+	struct shmc *c = k->c;
+	struct shmc__hdr *h = c->map.hdr;
+	shmc__log_lock(c);
+	k->nseg = h->nseg_committed;
+	if (k->nseg > c->nseg_max) {
+		bad(k, "header: %u segments committed, reservation holds %u",
+		    k->nseg, c->nseg_max);
+		k->nseg = c->nseg_max;
+	}
+	uint64_t fixed = h->index_off + h->index_buckets * SHMC__BUCKET_SIZE +
+	                 (((h->index_buckets * SHMC__GHOST_PER_BUCKET * 4) +
+	                   SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1));
+	if (h->committed != fixed + (uint64_t)k->nseg * c->seg_size)
+		bad(k, "header: committed %llu bytes, segments account for "
+		       "%llu",
+		    (unsigned long long)h->committed,
+		    (unsigned long long)(fixed +
+		                         (uint64_t)k->nseg * c->seg_size));
+	if (h->committed > h->memory)
+		bad(k, "header: committed %llu bytes over the budget %llu",
+		    (unsigned long long)h->committed,
+		    (unsigned long long)h->memory);
+	k->seen = calloc(k->nseg + 1, 1);
+	if (!k->seen) {
+		shmc__log_unlock(c);
+		bad(k, "out of memory for the segment walk");
+		return;
+	}
+	check_list(k, "free", h->free_head, h->free_count, SHMC__SEG_FREE, 1);
+	check_list(k, "small", h->small_head, h->small_count, SHMC__SEG_SMALL,
+	           2);
+	check_list(k, "main", h->main_head, h->main_count, SHMC__SEG_MAIN, 3);
+	check_list(k, "retire", h->retire_head, h->retire_count,
+	           SHMC__SEG_RETIRED, 4);
+	for (uint32_t id = 0; id < k->nseg; id++) {
+		struct shmc__seghdr *sh = shmc__seg(c, id);
+		check_segment(k, id);
+		if (k->seen[id])
+			continue;
+		uint32_t st = sh->state, o = sh->owner;
+		if (st == SHMC__SEG_CF && h->cf_seg == id + 1)
+			continue;
+		if (st == SHMC__SEG_OPEN && o && o <= c->max_readers &&
+		    shmc__slot_at(&c->map, o - 1)->open_seg == id + 1)
+			continue;
+		if (st == SHMC__SEG_UNUSED)
+			continue;
+		bad(k, "segment %u: state %s but on no list and not owned", id,
+		    state_name(st));
+	}
+	shmc__log_unlock(c);
+}
+
+static bool usable_state(uint32_t st)
+{
+	return st == SHMC__SEG_OPEN || st == SHMC__SEG_SMALL ||
+	       st == SHMC__SEG_MAIN || st == SHMC__SEG_CF;
+}
+
+static void check_entry(struct ck *k, struct shmc__thr *t, uint64_t b,
+                        unsigned i)
+{
+	struct shmc *c = k->c;
+	struct shmc__bucket *bk = shmc__bucket_at(c, b);
+	uint64_t e = shmc__load(&bk->e[i], __ATOMIC_ACQUIRE);
+	if (!e)
+		return;
+	uint64_t loc = shmc__e_loc(e);
+	const struct shmc__item *it = shmc__item_at(c, loc);
+	const char *why = NULL;
+	uint32_t id = (uint32_t)((loc << 3) >> c->seg_shift);
+	if (!it) {
+		why = "location or lengths out of bounds";
+	} else if (it->klen == 0 || it->klen > SHMC_KEY_MAX) {
+		why = "bad key length";
+	} else {
+		struct shmc__seghdr *sh = shmc__seg(c, id);
+		uint64_t h = shmc__hash(it->data, it->klen);
+		if (id >= shmc__load(&c->map.hdr->nseg_committed,
+		                       __ATOMIC_RELAXED))
+			why = "points into an uncommitted segment";
+		else if (!usable_state(shmc__load(&sh->state, __ATOMIC_ACQUIRE)))
+			why = "points into a segment that is not in use";
+		else if (((loc << 3) & (c->seg_size - 1)) +
+		             shmc__item_size(it->klen, it->vlen) >
+		         shmc__load(&sh->write_off, __ATOMIC_ACQUIRE))
+			why = "points past its segment's write offset";
+		else if (shmc__bucket_of(c, h) != b)
+			why = "item hashes to another bucket";
+		else if (shmc__tag(h) != shmc__e_tag(e) ||
+		         shmc__hcheck(h) != it->hcheck)
+			why = "tag does not match the item's hash";
+	}
+	(void)t;
+	/* A concurrent writer may have moved the entry meanwhile. */
+	if (why && shmc__load(&bk->e[i], __ATOMIC_ACQUIRE) == e)
+		bad(k, "bucket %llu entry %u: %s", (unsigned long long)b, i,
+		    why);
+}
+
+static void check_bucket_lock(struct ck *k, uint64_t b)
+{
+	struct shmc *c = k->c;
+	uint64_t w = shmc__load(&shmc__bucket_at(c, b)->lock, __ATOMIC_RELAXED);
+	if (!(w & 1u))
+		return;
+	uint32_t owner = (uint32_t)(w >> 1) & 0x7fffu;
+	if (owner >= c->max_readers) {
+		bad(k, "bucket %llu: locked by slot %u beyond the %u slots",
+		    (unsigned long long)b, owner, c->max_readers);
+		return;
+	}
+	/* A dead owner's lock is released by the probe. */
+	if (shmc__slot_probe(&c->map, owner, shmc__dead_slot, false, c) == 0 &&
+	    shmc__load(&shmc__bucket_at(c, b)->lock, __ATOMIC_RELAXED) == w)
+		bad(k, "bucket %llu: locked by slot %u, which is free",
+		    (unsigned long long)b, owner);
+}
+
+static void check_index(struct ck *k, struct shmc__thr *t)
+{
+	struct shmc *c = k->c;
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t nb = shmc__load(&h->index_buckets, __ATOMIC_RELAXED);
+	if (!nb || (nb & (nb - 1)) || nb > h->index_max_buckets) {
+		bad(k, "header: index size %llu is not a power of two within "
+		       "%llu",
+		    (unsigned long long)nb,
+		    (unsigned long long)h->index_max_buckets);
+		return;
+	}
+	for (uint64_t b0 = 0; b0 < nb; b0 += 1024) {
+		shmc__read_enter(h, t->s);
+		t->depth++;
+		for (uint64_t b = b0; b < b0 + 1024 && b < nb; b++)
+			for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++)
+				check_entry(k, t, b, i);
+		t->depth--;
+		shmc__read_exit(t->s);
+		for (uint64_t b = b0; b < b0 + 1024 && b < nb; b++)
+			check_bucket_lock(k, b);
+	}
+}
+
+static void check_slots(struct ck *k)
+{
+	struct shmc *c = k->c;
+	for (uint32_t i = 0; i < c->max_readers; i++) {
+		struct shmc__slot *s = shmc__slot_at(&c->map, i);
+		uint32_t st = shmc__load(&s->state, __ATOMIC_ACQUIRE);
+		if (st != SHMC__SLOT_FREE && st != SHMC__SLOT_USED)
+			bad(k, "slot %u: invalid state %u", i, st);
+		else if (st == SHMC__SLOT_USED)
+			shmc__slot_probe(&c->map, i, shmc__dead_slot, false, c);
+	}
+}
+
+int shmc_check(shmc_t *c, void (*report)(const char *problem, void *arg),
+               void *arg)
+{
+	if (!c)
+		return -EINVAL;
+	struct ck k = {.c = c, .report = report, .arg = arg};
+	int rc = shmc__hdr_validate(c->map.base, SHMC__HDR_SIZE, c->map.size);
+	if (rc) {
+		bad(&k, "header: %s", shmc_strerror(rc));
+		return k.problems;
+	}
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t gm = (uint64_t)h->ghost_mask + 1;
+	if (gm & (gm - 1) || gm > h->index_max_buckets * SHMC__GHOST_PER_BUCKET)
+		bad(&k, "header: ghost table size %llu invalid",
+		    (unsigned long long)gm);
+	check_slots(&k);
+	check_log(&k);
+	free(k.seen);
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t) {
+		bad(&k, "index not checked: %s", shmc_strerror(rc));
+		return k.problems;
+	}
+	if (t->depth) {
+		bad(&k, "index not checked: called inside a read section");
+		return k.problems;
+	}
+	check_index(&k, t);
+	return k.problems;
+}
+
+int shmc_keys(shmc_t *c,
+              int (*fn)(const void *key, size_t klen, size_t vlen, void *arg),
+              void *arg)
+{
+	int rc = 0;
+	if (!c || !fn)
+		return -EINVAL;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t nb = shmc__load(&h->index_buckets, __ATOMIC_RELAXED);
+	nb = (nb - 1) & c->index_max_mask;
+	bool stop = false;
+	for (uint64_t b0 = 0; b0 <= nb && !stop; b0 += 256) {
+		if (t->depth++ == 0)
+			shmc__read_enter(h, t->s);
+		uint32_t now = shmc__now(c);
+		for (uint64_t b = b0; b < b0 + 256 && b <= nb && !stop; b++) {
+			struct shmc__bucket *bk = shmc__bucket_at(c, b);
+			for (unsigned i = 0; i < SHMC__BUCKET_WAYS && !stop;
+			     i++) {
+				uint64_t e =
+				    shmc__load(&bk->e[i], __ATOMIC_ACQUIRE);
+				const struct shmc__item *it =
+				    e ? shmc__item_at(c, shmc__e_loc(e)) : NULL;
+				if (!it || it->klen == 0 ||
+				    it->klen > SHMC_KEY_MAX ||
+				    shmc__expired(it, now))
+					continue;
+				stop = fn(it->data, it->klen, it->vlen, arg) != 0;
+			}
+		}
+		if (--t->depth == 0)
+			shmc__read_exit(t->s);
+	}
+	return 0;
+}

@@ -1,0 +1,280 @@
+/*
+ * epoch.c - reader slots, liveness and grace periods across processes.
+ *
+ * WHAT
+ * An epoch-based RCU that lives in the segment, because liburcu's grace
+ * periods only see the threads of one process.  Each thread that touches
+ * the cache owns a reader slot.  Entering a read section stores the global
+ * epoch in the slot; leaving stores 0.  A writer that has unpublished some
+ * memory bumps the global epoch to T and waits until every slot reads 0 or
+ * an epoch >= T: then no reader can still hold a reference to that memory.
+ *
+ * WHY MEMBARRIER
+ * The reader's store to its slot must be ordered before its loads of the
+ * index (store->load, which x86 reorders).  A full fence costs ~20-30 ns on
+ * every read.  With MEMBARRIER_CMD_GLOBAL_EXPEDITED the writer, on its rare
+ * slow path, makes every running thread of every registered process execute
+ * a full barrier; readers in registered processes then need only a compiler
+ * barrier.  A process that could not register (old kernel, seccomp, or
+ * SHMCACHE_MEMBARRIER=0) fences on its own, so correctness never depends on
+ * every process having membarrier.  (Same argument as liburcu's urcu-memb
+ * flavour and the kernel's Documentation of membarrier(2).)
+ *
+ * LIVENESS
+ * A slot's robust mutex is held by its owner thread for the slot's whole
+ * life.  When the thread or its process dies, the kernel walks the robust
+ * list and marks the mutex owner-dead; the next trylock by anyone returns
+ * EOWNERDEAD and that caller reclaims the slot: clears its epoch first (so
+ * a grace period waiting on it can finish), lets lib/ release the dead
+ * thread's bucket lock and open segment, and frees it.  No pid is guessed
+ * and no pid reuse can fool it.
+ *
+ * INVARIANTS
+ *   - slot.epoch != 0 only while its owner is inside a read section, or
+ *     between the owner's death and the reclaim.
+ *   - The global epoch only grows and is never 0.
+ *   - state == USED iff the slot's mutex is held (or its holder died).
+ *
+ * PROGRESS
+ * Readers never wait.  A grace period waits for readers that are alive and
+ * inside a section, for at most its timeout; then it returns SHMC_ESTALLED
+ * and records the stall in the slot for shmc_readers() to show.
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmcache.h"
+#include "shm.h"
+
+bool shmc__mb_fast;
+static bool mb_global; /* this process can issue GLOBAL_EXPEDITED */
+static pthread_once_t mb_once = PTHREAD_ONCE_INIT;
+
+static int membarrier(int cmd, unsigned flags)
+{
+	return (int)syscall(__NR_membarrier, cmd, flags, 0);
+}
+
+static void mb_setup(void)
+{
+	int cmds = membarrier(MEMBARRIER_CMD_QUERY, 0);
+	if (cmds < 0 || !(cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED))
+		return;
+	mb_global = true;
+	const char *env = getenv("SHMCACHE_MEMBARRIER");
+	if (env && strcmp(env, "0") == 0)
+		return;
+	if (membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0) == 0)
+		shmc__mb_fast = true;
+}
+
+void shmc__mb_init(void)
+{
+	pthread_once(&mb_once, mb_setup);
+}
+
+uint64_t shmc__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no system call */
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int shmc__mutex_init(pthread_mutex_t *mu)
+{
+	pthread_mutexattr_t a;
+	int rc = pthread_mutexattr_init(&a);
+	if (!rc)
+		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (!rc)
+		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (!rc)
+		rc = pthread_mutex_init(mu, &a);
+	pthread_mutexattr_destroy(&a);
+	return -rc;
+}
+
+int shmc__lock(pthread_mutex_t *mu)
+{
+	int rc = pthread_mutex_lock(mu);
+	if (rc == EOWNERDEAD) {
+		pthread_mutex_consistent(mu);
+		return 1;
+	}
+	/* Any other failure means the mutex memory itself is garbage; there
+	 * is no safe way on, and a cache must not guess. */
+	if (rc != 0)
+		abort();
+	return 0;
+}
+
+void shmc__unlock(pthread_mutex_t *mu)
+{
+	pthread_mutex_unlock(mu);
+}
+
+/* Caller holds s->mutex, which a dead owner left behind. */
+static void reclaim(struct shmc__map *m, uint32_t i, shmc__dead_fn dead,
+                    bool log_locked, void *arg)
+{
+	struct shmc__slot *s = shmc__slot_at(m, i);
+	/* First let grace periods go on: the dead hold no references.
+	 * Release pairs with the acquire load in shmc__synchronize. */
+	shmc__store(&s->epoch, 0, __ATOMIC_RELEASE);
+	if (dead)
+		dead(m, i, log_locked, arg);
+	s->pid = 0;
+	s->tid = 0;
+	s->lock_intent = 0;
+	s->stall_since = 0;
+	shmc__store(&s->state, SHMC__SLOT_FREE, __ATOMIC_RELEASE);
+	pthread_mutex_consistent(&s->mutex);
+}
+
+static void take(struct shmc__map *m, uint32_t i)
+{
+	struct shmc__slot *s = shmc__slot_at(m, i);
+	s->pid = (int32_t)getpid();
+	s->tid = (int32_t)gettid();
+	s->generation++;
+	s->lock_intent = 0;
+	s->stall_since = 0;
+	shmc__store(&s->epoch, 0, __ATOMIC_RELAXED);
+	/* Release: identity is visible to whoever sees the slot in use. */
+	shmc__store(&s->state, SHMC__SLOT_USED, __ATOMIC_RELEASE);
+}
+
+int shmc__slot_claim(struct shmc__map *m, uint32_t *slot, shmc__dead_fn dead,
+                     void *arg)
+{
+	uint32_t n = m->hdr->max_readers;
+	for (uint32_t i = 0; i < n; i++) {
+		struct shmc__slot *s = shmc__slot_at(m, i);
+		int rc = pthread_mutex_trylock(&s->mutex);
+		if (rc == EOWNERDEAD ||
+		    (rc == 0 && shmc__load(&s->state, __ATOMIC_ACQUIRE) !=
+		                    SHMC__SLOT_FREE))
+			reclaim(m, i, dead, false, arg);
+		else if (rc != 0)
+			continue;
+		take(m, i);
+		*slot = i;
+		return 0;
+	}
+	return SHMC_ENOSLOT;
+}
+
+void shmc__slot_release(struct shmc__map *m, uint32_t i)
+{
+	struct shmc__slot *s = shmc__slot_at(m, i);
+	shmc__store(&s->epoch, 0, __ATOMIC_RELEASE);
+	s->pid = 0;
+	s->tid = 0;
+	s->lock_intent = 0;
+	shmc__store(&s->state, SHMC__SLOT_FREE, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&s->mutex);
+}
+
+int shmc__slot_probe(struct shmc__map *m, uint32_t i, shmc__dead_fn dead,
+                     bool log_locked, void *arg)
+{
+	struct shmc__slot *s = shmc__slot_at(m, i);
+	int rc = pthread_mutex_trylock(&s->mutex);
+	if (rc == EBUSY)
+		return 1;
+	if (rc == EOWNERDEAD ||
+	    (rc == 0 &&
+	     shmc__load(&s->state, __ATOMIC_ACQUIRE) != SHMC__SLOT_FREE))
+		reclaim(m, i, dead, log_locked, arg);
+	if (rc == 0 || rc == EOWNERDEAD)
+		pthread_mutex_unlock(&s->mutex);
+	return 0;
+}
+
+uint64_t shmc__epoch_bump(struct shmc__map *m)
+{
+	/* uatomic_add_return is a full barrier: the caller's unpublishing
+	 * stores are ordered before our later loads of slot epochs.  Pairs
+	 * with the fence (or membarrier) in shmc__read_enter. */
+	uint64_t t = uatomic_add_return(&m->hdr->epoch, 1);
+	if (mb_global)
+		membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0);
+	return t;
+}
+
+/* 1 when slot i holds memory of epoch t back. */
+static bool holds(struct shmc__map *m, uint32_t i, uint64_t t)
+{
+	/* Acquire: pairs with the release in shmc__read_exit, so the reader's
+	 * loads of what we are about to reuse are complete. */
+	uint64_t e = shmc__load(&shmc__slot_at(m, i)->epoch, __ATOMIC_ACQUIRE);
+	return e != 0 && e < t;
+}
+
+int shmc__epoch_safe(struct shmc__map *m, uint64_t t, uint32_t self,
+                     shmc__dead_fn dead, bool log_locked, void *arg)
+{
+	uint32_t n = m->hdr->max_readers;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!holds(m, i, t))
+			continue;
+		if (i == self ||
+		    shmc__slot_probe(m, i, dead, log_locked, arg) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+int shmc__synchronize(struct shmc__map *m, uint32_t self, uint64_t timeout_ns,
+                      shmc__dead_fn dead, bool log_locked, void *arg)
+{
+	return shmc__epoch_wait(m, shmc__epoch_bump(m), self, timeout_ns, dead,
+	                        log_locked, arg);
+}
+
+int shmc__epoch_wait(struct shmc__map *m, uint64_t t, uint32_t self,
+                     uint64_t timeout_ns, shmc__dead_fn dead, bool log_locked,
+                     void *arg)
+{
+	uint64_t start = 0;
+	uint32_t n = m->hdr->max_readers;
+	for (uint32_t i = 0; i < n; i++) {
+		for (unsigned spin = 0; holds(m, i, t); spin++) {
+			if (i == self)
+				return SHMC_EBUSY;
+			if (spin < 64) {
+				caa_cpu_relax();
+				continue;
+			}
+			if (shmc__slot_probe(m, i, dead, log_locked, arg) == 0)
+				break; /* it was dead, now reclaimed */
+			uint64_t now = shmc__now_ns();
+			if (!start)
+				start = now;
+			if (now - start > timeout_ns) {
+				struct shmc__slot *s = shmc__slot_at(m, i);
+				uint64_t zero = 0;
+				__atomic_compare_exchange_n(
+				    &s->stall_since, &zero, now, false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+				return SHMC_ESTALLED;
+			}
+			if (spin < 256)
+				sched_yield();
+			else
+				nanosleep(&(struct timespec){0, 20000}, NULL);
+		}
+		/* This slot no longer holds us back: forget an old stall. */
+		struct shmc__slot *s = shmc__slot_at(m, i);
+		if (shmc__load(&s->stall_since, __ATOMIC_RELAXED))
+			shmc__store(&s->stall_since, 0, __ATOMIC_RELAXED);
+	}
+	return 0;
+}

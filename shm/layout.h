@@ -1,0 +1,247 @@
+/*
+ * layout.h - the shape of a shmcache segment, byte by byte.
+ *
+ * The segment is one sparse file mapped whole, MAP_SHARED, by every process
+ * at whatever address it gets; everything inside is addressed by offsets.
+ *
+ *   +--------------------+ 0
+ *   | header (4 KiB)     |  struct shmc__hdr, table below
+ *   +--------------------+ slots_off
+ *   | reader slots       |  max_readers x struct shmc__slot (512 B)
+ *   +--------------------+ index_off
+ *   | index              |  index_max_buckets x 64 B (only index_buckets
+ *   |                    |  of them committed)
+ *   +--------------------+ ghost_off
+ *   | ghost fingerprints |  index_max_buckets x 4 x u32
+ *   +--------------------+ data_off (page aligned)
+ *   | data segments      |  nseg_max x segment_size, committed on demand
+ *   +--------------------+ file_size (the reservation)
+ *
+ * HEADER (struct shmc__hdr)
+ *
+ *   off  size  field             written by / under
+ *   ---  ----  ----------------  ------------------------------------------
+ *     0     8  magic             create, never after ("SHMCACH\0")
+ *     8     4  version           create (SHMC__FORMAT_VERSION)
+ *    12     4  abi               create (cache line, mutex size, slot size)
+ *    16     8  file_size         create (the reservation, = file length)
+ *    24     8  created           create (unix seconds)
+ *    32     4  seg_size          create
+ *    36     4  max_readers       create
+ *    40     8  slots_off         create
+ *    48     8  index_off         create
+ *    56     8  index_max_buckets create (power of two)
+ *    64     8  ghost_off         create
+ *    72     8  data_off          create
+ *    80     4  nseg_max          create
+ *    84     4  default_ttl       create
+ *    88    72  name              create (NUL padded)
+ *   160     8  checksum          create: XXH64 of bytes [0, 160)
+ *   192    40  log_lock          robust process-shared mutex guarding every
+ *                                field from 320 on, the segment lists and
+ *                                segment state changes
+ *   256     8  epoch             grace periods: atomic fetch-add by a writer
+ *                                retiring memory, read by readers entering
+ *   320     8  memory            budget; log_lock
+ *   328     8  committed         bytes committed in the file; log_lock
+ *   336     8  index_buckets     buckets in use (power of two); log_lock
+ *   344     4  nseg_committed    segments [0, n) have been committed; log_lock
+ *   348    12  free head/tail/n  free segments; log_lock
+ *   360    24  small/main head, tail, count: the S3-FIFO queues; log_lock
+ *   384    12  retire head/tail/n: evicted, waiting a grace period; log_lock
+ *   396     4  cf_seg            copy-forward destination (segment + 1)
+ *   400     4  ghost_mask        ghost table size - 1 (create)
+ *   408     8  seal_seq          order of sealed segments in the queues;
+ *                                log_lock (lets a repair rebuild them)
+ *
+ * Readers never take log_lock: they read the index and the items only.
+ *
+ * INVARIANTS
+ *   - Every offset and length read from the segment is bounds-checked
+ *     against file_size (or the segment it belongs to) before use.
+ *   - A segment is in exactly one of: free list, owned by one writer slot
+ *     (open), small queue, main queue, retire list, copy-forward
+ *     destination, or not yet committed (id >= nseg_committed).
+ *   - A published index entry points at a complete item that lies below
+ *     its segment's write_off.
+ *   - Memory referenced by an index entry is reused only after the entry
+ *     is gone and a grace period has passed.
+ */
+#ifndef SHMC_LAYOUT_H
+#define SHMC_LAYOUT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHMC__MAGIC "SHMCACH"
+#define SHMC__FORMAT_VERSION 1u
+#define SHMC__CACHELINE 64u
+#define SHMC__PAGE 4096u
+#define SHMC__HDR_SIZE 4096u
+#define SHMC__SLOT_SIZE 512u
+#define SHMC__BUCKET_SIZE 64u
+#define SHMC__BUCKET_WAYS 7u
+#define SHMC__GHOST_PER_BUCKET 4u
+#define SHMC__SEGHDR_SIZE 64u
+#define SHMC__CHECKSUM_SPAN 160u
+#define SHMC__NONE 0u /* list terminator: links store segment id + 1 */
+
+/* abi word: what must be the same in every process that shares a segment. */
+#define SHMC__ABI                                                              \
+	((uint32_t)(SHMC__CACHELINE << 24) |                                   \
+	 (uint32_t)(sizeof(pthread_mutex_t) << 16) |                           \
+	 (uint32_t)(SHMC__SLOT_SIZE / 8u))
+
+struct shmc__hdr {
+	/* immutable after create; covered by checksum */
+	char magic[8];
+	uint32_t version;
+	uint32_t abi;
+	uint64_t file_size;
+	uint64_t created;
+	uint32_t seg_size;
+	uint32_t max_readers;
+	uint64_t slots_off;
+	uint64_t index_off;
+	uint64_t index_max_buckets;
+	uint64_t ghost_off;
+	uint64_t data_off;
+	uint32_t nseg_max;
+	uint32_t default_ttl;
+	char name[72];
+	uint64_t checksum;
+	uint8_t pad0[24];
+
+	/* 192: the log lock, alone on its line */
+	pthread_mutex_t log_lock;
+	uint8_t pad1[64 - sizeof(pthread_mutex_t)];
+
+	/* 256: grace-period epoch, alone on its line (read on every read) */
+	uint64_t epoch;
+	uint8_t pad2[56];
+
+	/* 320: log state, all under log_lock */
+	uint64_t memory;
+	uint64_t committed;
+	uint64_t index_buckets;
+	uint32_t nseg_committed;
+	uint32_t free_head, free_tail, free_count;
+	uint32_t small_head, small_tail, small_count;
+	uint32_t main_head, main_tail, main_count;
+	uint32_t retire_head, retire_tail, retire_count;
+	uint32_t cf_seg;
+	uint32_t ghost_mask;
+	uint64_t seal_seq;
+};
+
+_Static_assert(offsetof(struct shmc__hdr, checksum) == SHMC__CHECKSUM_SPAN,
+               "checksum ends the immutable part");
+_Static_assert(offsetof(struct shmc__hdr, log_lock) == 192, "layout");
+_Static_assert(offsetof(struct shmc__hdr, epoch) == 256, "layout");
+_Static_assert(offsetof(struct shmc__hdr, memory) == 320, "layout");
+_Static_assert(offsetof(struct shmc__hdr, cf_seg) == 396, "layout");
+_Static_assert(offsetof(struct shmc__hdr, seal_seq) == 408, "layout");
+_Static_assert(sizeof(struct shmc__hdr) <= SHMC__HDR_SIZE, "header page");
+
+/*
+ * Per-slot counters.  Each is written only by the thread that owns the slot
+ * (plain relaxed stores: no locked instruction, no shared line) and read by
+ * stats with relaxed loads.  They survive the slot's owner: the next owner
+ * goes on adding, so sums never go backwards.
+ */
+enum shmc__ctr {
+	SHMC__C_GETS, SHMC__C_HITS, SHMC__C_MISSES, SHMC__C_SETS, SHMC__C_ADDS,
+	SHMC__C_ADD_EXISTS, SHMC__C_DELETES, SHMC__C_EVICTIONS,
+	SHMC__C_EXPIRATIONS, SHMC__C_COPY_FORWARDS, SHMC__C_INDEX_DROPS,
+	SHMC__C_GHOST_HITS, SHMC__C_SET_BYTES, SHMC__C_SEGS_EVICTED,
+	SHMC__C_GRACE_PERIODS, SHMC__C_STALLS,
+	SHMC__C_ITEMS,      /* signed delta: inserts - removals */
+	SHMC__C_CAS_SEQ,    /* per-slot sequence for item CAS values */
+	SHMC__C_COUNT
+};
+
+/*
+ * READER SLOT (512 bytes).  One per thread attached to the cache.
+ *
+ *   line 0  epoch          the owner: global epoch on entering a read
+ *                          section, 0 on leaving.  Read by grace periods.
+ *   line 1  identity       pid, tid, state: written by the owner when it
+ *                          claims the slot, cleared by whoever releases or
+ *                          reclaims it (holding mutex).
+ *           lock_intent    bucket + 1 the owner is locking or holds, 0 when
+ *                          none: lets a reclaimer release a dead owner's lock
+ *           open_seg       the owner's open log segment + 1 (log_lock)
+ *           stall_since    ns timestamp set by a grace period that found this
+ *                          slot holding it back; cleared by the next one
+ *   line 2  mutex          robust, process-shared; held by the owner thread
+ *                          for the slot's whole life.  trylock by another
+ *                          process returning EOWNERDEAD means it died.
+ *   line 3+ counters       enum shmc__ctr, owner-written
+ */
+struct shmc__slot {
+	uint64_t epoch;
+	uint8_t pad0[56];
+
+	int32_t pid;
+	int32_t tid;
+	uint32_t state;
+	uint32_t lock_intent;
+	uint32_t open_seg;
+	uint32_t generation;
+	uint64_t stall_since;
+	uint8_t pad1[32];
+
+	pthread_mutex_t mutex;
+	uint8_t pad2[64 - sizeof(pthread_mutex_t)];
+
+	uint64_t ctr[SHMC__C_COUNT];
+};
+
+#define SHMC__SLOT_FREE 0u
+#define SHMC__SLOT_USED 1u
+
+_Static_assert(sizeof(pthread_mutex_t) <= 64, "mutex fits a line");
+_Static_assert(sizeof(struct shmc__slot) <= SHMC__SLOT_SIZE, "slot size");
+_Static_assert(offsetof(struct shmc__slot, mutex) == 128, "layout");
+
+/*
+ * SEGMENT HEADER: the first 64 bytes of every data segment.
+ *
+ *   state, queue, next        log_lock
+ *   write_off                 the owning writer only (release store after
+ *                             the item bytes, before the item is published);
+ *                             frozen once the segment is sealed
+ *   max_expiry                the owner (or the evictor for cf_seg): newest
+ *                             expiry of any item, UINT32_MAX if one never
+ *                             expires
+ *   retire_epoch              log_lock, when the segment is retired
+ *   seq                       log_lock, hdr->seal_seq when it is sealed
+ */
+struct shmc__seghdr {
+	uint32_t magic;
+	uint32_t state;
+	uint32_t next;
+	uint32_t owner;
+	uint64_t write_off;
+	uint64_t retire_epoch;
+	uint32_t max_expiry;
+	uint32_t nitems;
+	uint64_t seq;
+	uint8_t pad[16];
+};
+_Static_assert(sizeof(struct shmc__seghdr) == SHMC__SEGHDR_SIZE, "seghdr");
+
+#define SHMC__SEG_MAGIC 0x53454731u /* "SEG1" */
+
+enum shmc__seg_state {
+	SHMC__SEG_UNUSED = 0, /* committed, never used, or punched */
+	SHMC__SEG_FREE,
+	SHMC__SEG_OPEN,       /* a writer slot appends to it */
+	SHMC__SEG_SMALL,
+	SHMC__SEG_MAIN,
+	SHMC__SEG_RETIRED,
+	SHMC__SEG_CF,         /* the evictor's copy-forward destination */
+};
+
+#endif /* SHMC_LAYOUT_H */

@@ -1,0 +1,430 @@
+/*
+ * segment.c - create, open, validate, commit and punch the cache file.
+ *
+ * WHAT
+ * A cache is one sparse file SHMCACHE_DIR/shmcache.NAME whose length is the
+ * reservation (the largest size the cache may ever grow to).  Every process
+ * maps all of it once, MAP_SHARED.  Memory is committed with fallocate(),
+ * which fails with ENOSPC at once instead of a SIGBUS on first touch later,
+ * and given back with FALLOC_FL_PUNCH_HOLE.  Growing or shrinking never
+ * remaps: the mapping already covers the reservation.
+ *
+ * WHY A TEMPORARY NAME
+ * create() builds the whole header under a temporary name and link()s it
+ * into place.  link() fails with EEXIST atomically, so two creators cannot
+ * both win, and no opener ever sees a half-written header.
+ *
+ * TRUST
+ * open() reads the header with pread() and validates it (magic, format
+ * version, ABI word, checksum of the immutable part, every offset against
+ * the real file length) before it maps anything.  A failed open never
+ * writes to the file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <numa.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "shmcache.h"
+#include "shm.h"
+
+static int sys_open(const char *p, int f, mode_t m) { return open(p, f, m); }
+
+static const struct shmc__sys shmc__sys_default = {
+	.open = sys_open,
+	.close = close,
+	.fstat = fstat,
+	.fchmod = fchmod,
+	.ftruncate = ftruncate,
+	.fallocate = fallocate,
+	.pread = pread,
+	.mmap = mmap,
+	.munmap = munmap,
+	.link = link,
+	.unlink = unlink,
+};
+
+struct shmc__sys shmc__sys = shmc__sys_default;
+
+void shmc__sys_reset(void)
+{
+	shmc__sys = shmc__sys_default;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static uint64_t pow2_ceil(uint64_t v)
+{
+	uint64_t p = 1;
+	while (p < v && p < (1ull << 62))
+		p <<= 1;
+	return p;
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int shmc__name_ok(const char *name)
+{
+	size_t n = 0;
+	if (!name)
+		return SHMC_ENAME;
+	for (const char *p = name; *p; p++, n++) {
+		char ch = *p;
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		          ch == '-';
+		if (!ok || n >= SHMC_NAME_MAX)
+			return SHMC_ENAME;
+	}
+	/* "." and ".." are valid characters but name no file of ours. */
+	if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return SHMC_ENAME;
+	return 0;
+}
+
+int shmc__path(const char *name, char *buf, size_t len)
+{
+	int rc = shmc__name_ok(name);
+	if (rc)
+		return rc;
+	const char *dir = getenv("SHMCACHE_DIR");
+	if (!dir || !*dir)
+		dir = "/dev/shm";
+	int n = snprintf(buf, len, "%s/shmcache.%s", dir, name);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
+                   uint32_t max_readers, uint64_t index_buckets,
+                   struct shmc__geom *g)
+{
+	memset(g, 0, sizeof(*g));
+	if (!is_pow2(seg_size) || seg_size < SHMC_SEGMENT_MIN ||
+	    seg_size > SHMC_SEGMENT_MAX)
+		return -EINVAL;
+	/* The bucket lock names its owner slot in 15 bits. */
+	if (max_readers < 1 || max_readers > 32767)
+		return -EINVAL;
+	if (max_memory == 0)
+		max_memory = memory;
+	if (max_memory < memory || max_memory > (1ull << 46))
+		return SHMC_EBUDGET;
+	if (index_buckets > (1ull << 32))
+		return -EINVAL;
+	if (index_buckets == 0)
+		index_buckets = memory / 1024;
+	index_buckets = pow2_ceil(index_buckets < 256 ? 256 : index_buckets);
+	uint64_t index_max = pow2_ceil(max_memory / 1024);
+	if (index_max < index_buckets)
+		index_max = index_buckets;
+
+	g->memory = memory;
+	g->seg_size = seg_size;
+	g->max_readers = max_readers;
+	g->index_buckets = index_buckets;
+	g->index_max_buckets = index_max;
+	g->slots_off = SHMC__HDR_SIZE;
+	g->index_off = align_up(g->slots_off + (uint64_t)max_readers *
+	                                           SHMC__SLOT_SIZE,
+	                        SHMC__PAGE);
+	g->ghost_off = g->index_off + index_max * SHMC__BUCKET_SIZE;
+	g->data_off = align_up(g->ghost_off + index_max *
+	                                          SHMC__GHOST_PER_BUCKET * 4,
+	                       SHMC__PAGE);
+	g->fixed_committed =
+	    g->index_off + index_buckets * SHMC__BUCKET_SIZE +
+	    align_up(index_buckets * SHMC__GHOST_PER_BUCKET * 4, SHMC__PAGE);
+	/* The budget must hold the fixed parts and a few segments. */
+	if (memory < g->fixed_committed + 4ull * seg_size)
+		return SHMC_EBUDGET;
+	uint64_t nseg = (max_memory - g->fixed_committed) / seg_size;
+	if (nseg > UINT32_MAX - 1)
+		return SHMC_EBUDGET;
+	g->nseg_max = (uint32_t)nseg;
+	g->file_size = g->data_off + nseg * seg_size;
+	return 0;
+}
+
+uint64_t shmc__hdr_checksum(const struct shmc__hdr *h)
+{
+	return XXH64(h, SHMC__CHECKSUM_SPAN, 0x73686d63u);
+}
+
+int shmc__hdr_validate(const void *buf, size_t len, uint64_t file_size)
+{
+	const struct shmc__hdr *h = buf;
+	if (len < sizeof(h->magic) ||
+	    memcmp(h->magic, SHMC__MAGIC, sizeof(h->magic)) != 0)
+		return SHMC_ENOTCACHE;
+	if (len < SHMC__HDR_SIZE)
+		return SHMC_ECORRUPT;
+	if (h->version != SHMC__FORMAT_VERSION || h->abi != SHMC__ABI)
+		return SHMC_EVERSION;
+	if (h->checksum != shmc__hdr_checksum(h))
+		return SHMC_ECORRUPT;
+	/* Checksummed, so a mismatch below is a foreign or buggy writer, or a
+	 * truncated file: refuse either way, and check every field we will
+	 * use as an offset. */
+	if (h->file_size != file_size)
+		return SHMC_ECORRUPT;
+	if (!is_pow2(h->seg_size) || h->seg_size < SHMC_SEGMENT_MIN ||
+	    h->seg_size > SHMC_SEGMENT_MAX || h->max_readers < 1 ||
+	    h->max_readers > 32767 || !is_pow2(h->index_max_buckets) ||
+	    h->index_max_buckets > (1ull << 32))
+		return SHMC_ECORRUPT;
+	if (h->slots_off != SHMC__HDR_SIZE ||
+	    h->index_off != align_up(h->slots_off + (uint64_t)h->max_readers *
+	                                                SHMC__SLOT_SIZE,
+	                             SHMC__PAGE) ||
+	    h->ghost_off != h->index_off + h->index_max_buckets *
+	                                       SHMC__BUCKET_SIZE ||
+	    h->data_off != align_up(h->ghost_off + h->index_max_buckets *
+	                                               SHMC__GHOST_PER_BUCKET * 4,
+	                            SHMC__PAGE))
+		return SHMC_ECORRUPT;
+	if (h->nseg_max < 1 ||
+	    h->data_off + (uint64_t)h->nseg_max * h->seg_size != file_size)
+		return SHMC_ECORRUPT;
+	if (memchr(h->name, 0, sizeof(h->name)) == NULL)
+		return SHMC_ECORRUPT;
+	return 0;
+}
+
+static int apply_numa(void *base, size_t size, int numa, int node)
+{
+	if (numa == SHMC_NUMA_DEFAULT)
+		return 0;
+	if (numa_available() < 0)
+		return numa == SHMC_NUMA_NODE && node != 0 ? -EINVAL : 0;
+	switch (numa) {
+	case SHMC_NUMA_INTERLEAVE:
+		numa_interleave_memory(base, size, numa_all_nodes_ptr);
+		return 0;
+	case SHMC_NUMA_NODE:
+		if (node < 0 || node > numa_max_node())
+			return -EINVAL;
+		numa_tonode_memory(base, size, node);
+		return 0;
+	case SHMC_NUMA_LOCAL:
+		numa_setlocal_memory(base, size);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int map_fd(struct shmc__map *m, int fd, uint64_t size)
+{
+	void *p = shmc__sys.mmap(NULL, size, PROT_READ | PROT_WRITE,
+	                         MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->base = p;
+	m->size = size;
+	m->fd = fd;
+	m->hdr = p;
+	return 0;
+}
+
+int shmc__seg_commit(struct shmc__map *m, uint64_t off, uint64_t len)
+{
+	if (off > m->size || len > m->size - off)
+		return -EINVAL;
+	for (;;) {
+		if (shmc__sys.fallocate(m->fd, 0, (off_t)off, (off_t)len) == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int shmc__seg_punch(struct shmc__map *m, uint64_t off, uint64_t len)
+{
+	if (off > m->size || len > m->size - off)
+		return -EINVAL;
+	int mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	for (;;) {
+		if (shmc__sys.fallocate(m->fd, mode, (off_t)off, (off_t)len) ==
+		    0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+uint64_t shmc__seg_allocated(struct shmc__map *m)
+{
+	struct stat st;
+	if (shmc__sys.fstat(m->fd, &st) != 0)
+		return 0;
+	return (uint64_t)st.st_blocks * 512u;
+}
+
+static void init_header(struct shmc__map *m, const char *name,
+                        const struct shmc__geom *g)
+{
+	struct shmc__hdr *h = m->hdr;
+	memcpy(h->magic, SHMC__MAGIC, sizeof(h->magic));
+	h->version = SHMC__FORMAT_VERSION;
+	h->abi = SHMC__ABI;
+	h->file_size = g->file_size;
+	h->created = (uint64_t)time(NULL);
+	h->seg_size = g->seg_size;
+	h->max_readers = g->max_readers;
+	h->slots_off = g->slots_off;
+	h->index_off = g->index_off;
+	h->index_max_buckets = g->index_max_buckets;
+	h->ghost_off = g->ghost_off;
+	h->data_off = g->data_off;
+	h->nseg_max = g->nseg_max;
+	h->default_ttl = g->default_ttl;
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->checksum = shmc__hdr_checksum(h);
+
+	h->epoch = 1; /* 0 in a slot means "not reading" */
+	h->memory = g->memory;
+	h->committed = g->fixed_committed;
+	h->index_buckets = g->index_buckets;
+	h->ghost_mask = (uint32_t)(g->index_buckets * SHMC__GHOST_PER_BUCKET - 1);
+}
+
+int shmc__seg_create(const char *name, const struct shmc__geom *g,
+                     uint32_t mode, int numa, int numa_node,
+                     struct shmc__map *m)
+{
+	char tmp[sizeof(m->path) + 64];
+	int rc = shmc__path(name, m->path, sizeof(m->path));
+	if (rc)
+		return rc;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	const char *slash = strrchr(m->path, '/');
+	snprintf(tmp, sizeof(tmp), "%.*s/.shmcache-tmp.%s.%d.%ld",
+	         (int)(slash - m->path), m->path, name, (int)getpid(),
+	         (long)ts.tv_nsec);
+
+	int fd = shmc__sys.open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	                                 O_CLOEXEC,
+	                        mode & 07777);
+	if (fd < 0)
+		return -errno;
+	/* The umask must not narrow what the caller asked for. */
+	if (shmc__sys.fchmod(fd, mode & 07777) != 0 ||
+	    shmc__sys.ftruncate(fd, (off_t)g->file_size) != 0) {
+		rc = -errno;
+		goto fail_fd;
+	}
+	rc = map_fd(m, fd, g->file_size);
+	if (rc)
+		goto fail_fd;
+	rc = apply_numa(m->base, m->size, numa, numa_node);
+	if (rc)
+		goto fail_map;
+	/* Commit the fixed part: header, slots, the index and ghost table in
+	 * use.  ENOSPC here is the honest answer to a budget the file system
+	 * cannot hold. */
+	rc = shmc__seg_commit(m, 0, g->index_off +
+	                                g->index_buckets * SHMC__BUCKET_SIZE);
+	if (!rc)
+		rc = shmc__seg_commit(m, g->ghost_off,
+		                      g->fixed_committed -
+		                          (g->index_off +
+		                           g->index_buckets * SHMC__BUCKET_SIZE));
+	if (rc)
+		goto fail_map;
+	init_header(m, name, g);
+	rc = shmc__mutex_init(&m->hdr->log_lock);
+	for (uint32_t i = 0; !rc && i < g->max_readers; i++)
+		rc = shmc__mutex_init(&shmc__slot_at(m, i)->mutex);
+	if (rc)
+		goto fail_map;
+	if (shmc__sys.link(tmp, m->path) != 0) {
+		rc = -errno;
+		goto fail_map;
+	}
+	shmc__sys.unlink(tmp);
+	return 0;
+
+fail_map:
+	shmc__sys.munmap(m->base, m->size);
+	m->base = NULL;
+fail_fd:
+	shmc__sys.unlink(tmp);
+	shmc__sys.close(fd);
+	return rc;
+}
+
+int shmc__seg_open(const char *name, unsigned flags, struct shmc__map *m)
+{
+	int rc = shmc__path(name, m->path, sizeof(m->path));
+	if (rc)
+		return rc;
+	int fd = shmc__sys.open(m->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == ELOOP ? SHMC_ENOTCACHE : -errno;
+	struct stat st;
+	if (shmc__sys.fstat(fd, &st) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = SHMC_ENOTCACHE;
+		goto fail;
+	}
+	if (st.st_uid != geteuid() && !(flags & SHMC_OPEN_ANY_OWNER)) {
+		rc = -EACCES;
+		goto fail;
+	}
+	static _Thread_local uint8_t hbuf[SHMC__HDR_SIZE];
+	ssize_t n = shmc__sys.pread(fd, hbuf, sizeof(hbuf), 0);
+	if (n < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = shmc__hdr_validate(hbuf, (size_t)n, (uint64_t)st.st_size);
+	if (rc)
+		goto fail;
+	rc = map_fd(m, fd, (uint64_t)st.st_size);
+	if (rc)
+		goto fail;
+	/* Re-validate through the mapping: the file may have changed between
+	 * pread and mmap, and only the mapped copy is used from here on. */
+	rc = shmc__hdr_validate(m->base, SHMC__HDR_SIZE, m->size);
+	if (rc) {
+		shmc__sys.munmap(m->base, m->size);
+		m->base = NULL;
+		goto fail;
+	}
+	return 0;
+fail:
+	shmc__sys.close(fd);
+	return rc;
+}
+
+void shmc__seg_close(struct shmc__map *m)
+{
+	if (m->base)
+		shmc__sys.munmap(m->base, m->size);
+	if (m->fd >= 0)
+		shmc__sys.close(m->fd);
+	m->base = NULL;
+	m->hdr = NULL;
+	m->fd = -1;
+}
