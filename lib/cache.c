@@ -63,6 +63,8 @@ uint32_t shmc__now(struct shmc *c)
 
 static void thr_release(struct shmc *c, struct shmc__thr *t)
 {
+	if (t->items_local)
+		uatomic_add(&c->map.hdr->items_approx, (int64_t)t->items_local);
 	if (shmc__load(&t->s->open_seg, __ATOMIC_RELAXED)) {
 		shmc__log_lock(c);
 		shmc__log_seal_open(c, t->slot);
@@ -125,6 +127,7 @@ static int handle_new(struct shmc__map *m, shmc_t **out)
 	c->ghost = (uint32_t *)(m->base + h->ghost_off);
 	c->data = m->base + h->data_off;
 	c->index_max_mask = h->index_max_buckets - 1;
+	c->pool_max = (uint32_t)(h->index_max_buckets / 8);
 	c->seg_size = h->seg_size;
 	c->seg_shift = (uint32_t)__builtin_ctz(h->seg_size);
 	c->nseg_max = h->nseg_max;
@@ -277,11 +280,11 @@ static inline const struct shmc__item *lookup(struct shmc *c,
                                               const void *key, size_t klen)
 {
 	uint64_t h = shmc__hash(key, klen);
-	struct shmc__bucket *bk = shmc__bucket_at(c, shmc__bucket_of(c, h));
+	struct shmc__bucket *bk;
 	uint64_t e;
-	int i = shmc__bucket_find(c, bk, h, key, klen, &e);
+	int i;
 	shmc__ctr_add(t, SHMC__C_GETS, 1);
-	if (i < 0) {
+	if (!shmc__ix_find(c, h, key, klen, &bk, &i, &e)) {
 		shmc__ctr_add(t, SHMC__C_MISSES, 1);
 		return NULL;
 	}
@@ -375,6 +378,22 @@ int shmc_get_ref(shmc_t *c, const void *key, size_t klen, const void **value,
 	return 0;
 }
 
+/*
+ * Batches this thread's item count changes into hdr->items_approx, the
+ * load figure that drives index growth: one shared atomic add per 32
+ * changes instead of one per set.
+ */
+static void items_delta(struct shmc *c, struct shmc__thr *t, int d)
+{
+	t->items_local += d;
+	if (t->items_local >= 32 || t->items_local <= -32) {
+		uatomic_add(&c->map.hdr->items_approx, (int64_t)t->items_local);
+		t->items_local = 0;
+		if (d > 0)
+			shmc__ix_maybe_grow(c, t);
+	}
+}
+
 enum put_mode { PUT_SET, PUT_ADD };
 
 static int put(shmc_t *c, const void *key, size_t klen, const void *value,
@@ -401,11 +420,10 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 	if (mode == PUT_ADD) {
 		/* Settle the common "present" case without writing. */
 		section_enter(c, t);
-		struct shmc__bucket *bk =
-		    shmc__bucket_at(c, shmc__bucket_of(c, h));
+		struct shmc__bucket *bk;
 		uint64_t e;
-		int i = shmc__bucket_find(c, bk, h, key, klen, &e);
-		bool live = i >= 0 &&
+		int i;
+		bool live = shmc__ix_find(c, h, key, klen, &bk, &i, &e) &&
 		            !shmc__expired(shmc__item_at(c, shmc__e_loc(e)),
 		                           shmc__now(c));
 		section_exit(t);
@@ -446,50 +464,41 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 
 	/* 2. Publish it under the bucket lock. */
 	unsigned freq0 = shmc__ghost_hit(c, h) ? 1u : 0u;
-	uint64_t b = shmc__bucket_of(c, h);
-	struct shmc__bucket *bk = shmc__bucket_at(c, b);
-	shmc__bucket_lock(c, t, b, false);
+	struct shmc__ixl x;
+	shmc__ix_lock(c, t, h, false, &x);
 	uint64_t e;
-	int i = shmc__bucket_find(c, bk, h, key, klen, &e);
-	if (i >= 0 && mode == PUT_ADD &&
+	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, &e);
+	bool found = way != NULL;
+	if (found && mode == PUT_ADD &&
 	    !shmc__expired(shmc__item_at(c, shmc__e_loc(e)), shmc__now(c))) {
 		/* Lost a race with another add: our bytes stay as garbage
 		 * in the segment until it is evicted. */
-		shmc__bucket_unlock(c, t, b);
+		shmc__ix_unlock(c, t, &x);
 		shmc__ctr_add(t, SHMC__C_ADD_EXISTS, 1);
 		return SHMC_EEXISTS;
 	}
-	if (i >= 0) {
+	bool grew = false;
+	if (found) {
 		freq0 = shmc__e_freq(e); /* an update keeps its heat */
 	} else {
-		/* An empty way, else the least used one is forgotten. */
-		unsigned best = SHMC__E_FREQ_MAX + 1;
-		for (unsigned k = 0; k < SHMC__BUCKET_WAYS; k++) {
-			uint64_t x = shmc__load(&bk->e[k], __ATOMIC_RELAXED);
-			unsigned f = x ? shmc__e_freq(x) : 0;
-			if (!x) {
-				i = (int)k;
-				break;
-			}
-			if (f < best) {
-				best = f;
-				i = (int)k;
-			}
-		}
-		if (shmc__load(&bk->e[i], __ATOMIC_RELAXED))
+		bool dropped;
+		way = shmc__ix_free_way(c, &x, &dropped);
+		if (dropped)
 			shmc__ctr_add(t, SHMC__C_INDEX_DROPS, 1);
 		else
-			shmc__ctr_add(t, SHMC__C_ITEMS, 1);
+			shmc__ctr_add(t, SHMC__C_ITEMS, 1), grew = true;
 		if (freq0)
 			shmc__ctr_add(t, SHMC__C_GHOST_HITS, 1);
 	}
 	/* Release: pairs with the acquire load in shmc__bucket_find; the item
 	 * written above is complete before the entry can be seen. */
-	shmc__store(&bk->e[i], shmc__e_make(shmc__tag(h), freq0, off >> 3),
-	              __ATOMIC_RELEASE);
-	shmc__bucket_unlock(c, t, b);
+	shmc__store(way, shmc__e_make(shmc__tag(h), freq0, off >> 3),
+	            __ATOMIC_RELEASE);
+	shmc__ix_unlock(c, t, &x);
 	shmc__ctr_add(t, mode == PUT_ADD ? SHMC__C_ADDS : SHMC__C_SETS, 1);
 	shmc__ctr_add(t, SHMC__C_SET_BYTES, klen + vlen);
+	if (grew)
+		items_delta(c, t, 1);
 	return 0;
 }
 
@@ -516,20 +525,23 @@ int shmc_del(shmc_t *c, const void *key, size_t klen)
 	if (!t)
 		return rc;
 	uint64_t h = shmc__hash(key, klen);
-	uint64_t b = shmc__bucket_of(c, h);
-	struct shmc__bucket *bk = shmc__bucket_at(c, b);
-	shmc__bucket_lock(c, t, b, false);
+	struct shmc__ixl x;
+	shmc__ix_lock(c, t, h, false, &x);
 	uint64_t e;
-	int i = shmc__bucket_find(c, bk, h, key, klen, &e);
-	if (i >= 0) {
-		/* Release: orders nothing we wrote, but keeps every entry
-		 * store of the index the same kind. */
-		shmc__store(&bk->e[i], 0, __ATOMIC_RELEASE);
+	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, &e);
+	bool found = way != NULL;
+	if (found) {
+		/* Release: keeps every entry store of the index the same
+		 * kind; nothing of ours needs ordering before it. */
+		shmc__store(way, 0, __ATOMIC_RELEASE);
 		shmc__ctr_add(t, SHMC__C_ITEMS, (uint64_t)-1);
 		shmc__ctr_add(t, SHMC__C_DELETES, 1);
 	}
-	shmc__bucket_unlock(c, t, b);
-	return i >= 0 ? 0 : SHMC_ENOTFOUND;
+	shmc__ix_unlock(c, t, &x);
+	if (!found)
+		return SHMC_ENOTFOUND;
+	items_delta(c, t, -1);
+	return 0;
 }
 
 int shmc_set_clock(shmc_t *c, uint64_t (*now)(void *arg), void *arg)
@@ -591,7 +603,8 @@ int shmc_stats(shmc_t *c, struct shmc_stats *st)
 	st->memory = shmc__load(&h->memory, __ATOMIC_RELAXED);
 	st->max_memory = h->data_off + c->data_size;
 	st->committed_bytes = shmc__load(&h->committed, __ATOMIC_RELAXED);
-	st->index_buckets = shmc__load(&h->index_buckets, __ATOMIC_RELAXED);
+	st->index_buckets = shmc__geom_buckets(
+	    shmc__load(&h->index_geom, __ATOMIC_RELAXED));
 	st->index_entries_used = st->items;
 	st->segments_total = shmc__load(&h->nseg_committed, __ATOMIC_RELAXED);
 	st->segments_free = shmc__load(&h->free_count, __ATOMIC_RELAXED) +

@@ -131,15 +131,18 @@ static void check_log(struct ck *k)
 		    k->nseg, c->nseg_max);
 		k->nseg = c->nseg_max;
 	}
-	uint64_t fixed = h->index_off + h->index_buckets * SHMC__BUCKET_SIZE +
-	                 (((h->index_buckets * SHMC__GHOST_PER_BUCKET * 4) +
-	                   SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1));
-	if (h->committed != fixed + (uint64_t)k->nseg * c->seg_size)
-		bad(k, "header: committed %llu bytes, segments account for "
+	uint32_t holes = 0;
+	for (uint32_t id = 0; id < k->nseg; id++)
+		holes += shmc__seg(c, id)->state == SHMC__SEG_UNUSED;
+	if (holes != h->holes)
+		bad(k, "header: %u holes counted, %u found", h->holes, holes);
+	uint64_t expect = shmc__fixed_committed(c) +
+	                  (uint64_t)(k->nseg - holes) * c->seg_size;
+	if (h->committed != expect)
+		bad(k, "header: committed %llu bytes, the parts account for "
 		       "%llu",
 		    (unsigned long long)h->committed,
-		    (unsigned long long)(fixed +
-		                         (uint64_t)k->nseg * c->seg_size));
+		    (unsigned long long)expect);
 	if (h->committed > h->memory)
 		bad(k, "header: committed %llu bytes over the budget %llu",
 		    (unsigned long long)h->committed,
@@ -181,11 +184,12 @@ static bool usable_state(uint32_t st)
 	       st == SHMC__SEG_MAIN || st == SHMC__SEG_CF;
 }
 
-static void check_entry(struct ck *k, struct shmc__thr *t, uint64_t b,
+/* Entry i of bucket bk, which is in the chain of head bucket b. */
+static void check_entry(struct ck *k, struct shmc__bucket *bk, uint64_t b,
                         unsigned i)
 {
+	uint64_t g = shmc__load(&k->c->map.hdr->index_geom, __ATOMIC_ACQUIRE);
 	struct shmc *c = k->c;
-	struct shmc__bucket *bk = shmc__bucket_at(c, b);
 	uint64_t e = shmc__load(&bk->e[i], __ATOMIC_ACQUIRE);
 	if (!e)
 		return;
@@ -209,15 +213,15 @@ static void check_entry(struct ck *k, struct shmc__thr *t, uint64_t b,
 		             shmc__item_size(it->klen, it->vlen) >
 		         shmc__load(&sh->write_off, __ATOMIC_ACQUIRE))
 			why = "points past its segment's write offset";
-		else if (shmc__bucket_of(c, h) != b)
+		else if (shmc__geom_bucket(c, g, h) != b)
 			why = "item hashes to another bucket";
 		else if (shmc__tag(h) != shmc__e_tag(e) ||
 		         shmc__hcheck(h) != it->hcheck)
 			why = "tag does not match the item's hash";
 	}
-	(void)t;
 	/* A concurrent writer may have moved the entry meanwhile. */
-	if (why && shmc__load(&bk->e[i], __ATOMIC_ACQUIRE) == e)
+	if (why && shmc__load(&bk->e[i], __ATOMIC_ACQUIRE) == e &&
+	    shmc__load(&c->map.hdr->index_geom, __ATOMIC_ACQUIRE) == g)
 		bad(k, "bucket %llu entry %u: %s", (unsigned long long)b, i,
 		    why);
 }
@@ -245,20 +249,36 @@ static void check_index(struct ck *k, struct shmc__thr *t)
 {
 	struct shmc *c = k->c;
 	struct shmc__hdr *h = c->map.hdr;
-	uint64_t nb = shmc__load(&h->index_buckets, __ATOMIC_RELAXED);
-	if (!nb || (nb & (nb - 1)) || nb > h->index_max_buckets) {
-		bad(k, "header: index size %llu is not a power of two within "
-		       "%llu",
-		    (unsigned long long)nb,
+	uint64_t g = shmc__load(&h->index_geom, __ATOMIC_RELAXED);
+	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
+	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
+	if (L > 40 || (2ull << L) > h->index_max_buckets || p >= (1ull << L)) {
+		bad(k, "header: index geometry level %u split %llu does not "
+		       "fit %llu buckets",
+		    L, (unsigned long long)p,
 		    (unsigned long long)h->index_max_buckets);
 		return;
 	}
+	uint64_t nb = shmc__geom_buckets(g);
+	if (nb * SHMC__BUCKET_SIZE > h->index_committed)
+		bad(k, "header: index committed %llu bytes, geometry needs "
+		       "%llu",
+		    (unsigned long long)h->index_committed,
+		    (unsigned long long)(nb * SHMC__BUCKET_SIZE));
+	if (h->pool_committed > c->pool_max)
+		bad(k, "header: %u overflow buckets committed, room for %u",
+		    h->pool_committed, c->pool_max);
 	for (uint64_t b0 = 0; b0 < nb; b0 += 1024) {
 		shmc__read_enter(h, t->s);
 		t->depth++;
-		for (uint64_t b = b0; b < b0 + 1024 && b < nb; b++)
-			for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++)
-				check_entry(k, t, b, i);
+		for (uint64_t b = b0; b < b0 + 1024 && b < nb; b++) {
+			struct shmc__bucket *bk = shmc__bucket_at(c, b);
+			for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+				for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++)
+					check_entry(k, bk, b, i);
+				bk = shmc__chain_next(c, bk);
+			}
+		}
 		t->depth--;
 		shmc__read_exit(t->s);
 		for (uint64_t b = b0; b < b0 + 1024 && b < nb; b++)
@@ -311,6 +331,27 @@ int shmc_check(shmc_t *c, void (*report)(const char *problem, void *arg),
 	return k.problems;
 }
 
+/* Calls fn for the live keys of one chain; true when fn asked to stop. */
+static bool keys_chain(struct shmc *c, struct shmc__bucket *bk, uint32_t now,
+                       int (*fn)(const void *, size_t, size_t, void *),
+                       void *arg)
+{
+	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
+			uint64_t e = shmc__load(&bk->e[i], __ATOMIC_ACQUIRE);
+			const struct shmc__item *it =
+			    e ? shmc__item_at(c, shmc__e_loc(e)) : NULL;
+			if (!it || it->klen == 0 || it->klen > SHMC_KEY_MAX ||
+			    shmc__expired(it, now))
+				continue;
+			if (fn(it->data, it->klen, it->vlen, arg) != 0)
+				return true;
+		}
+		bk = shmc__chain_next(c, bk);
+	}
+	return false;
+}
+
 int shmc_keys(shmc_t *c,
               int (*fn)(const void *key, size_t klen, size_t vlen, void *arg),
               void *arg)
@@ -322,28 +363,17 @@ int shmc_keys(shmc_t *c,
 	if (!t)
 		return rc;
 	struct shmc__hdr *h = c->map.hdr;
-	uint64_t nb = shmc__load(&h->index_buckets, __ATOMIC_RELAXED);
-	nb = (nb - 1) & c->index_max_mask;
+	uint64_t g = shmc__load(&h->index_geom, __ATOMIC_RELAXED);
+	uint64_t nb = (shmc__geom_buckets(g) - 1) & c->index_max_mask;
 	bool stop = false;
+	/* Short read sections, 256 buckets each, so writers never wait on
+	 * the walk (a split meanwhile may make a key show twice or not). */
 	for (uint64_t b0 = 0; b0 <= nb && !stop; b0 += 256) {
 		if (t->depth++ == 0)
 			shmc__read_enter(h, t->s);
 		uint32_t now = shmc__now(c);
-		for (uint64_t b = b0; b < b0 + 256 && b <= nb && !stop; b++) {
-			struct shmc__bucket *bk = shmc__bucket_at(c, b);
-			for (unsigned i = 0; i < SHMC__BUCKET_WAYS && !stop;
-			     i++) {
-				uint64_t e =
-				    shmc__load(&bk->e[i], __ATOMIC_ACQUIRE);
-				const struct shmc__item *it =
-				    e ? shmc__item_at(c, shmc__e_loc(e)) : NULL;
-				if (!it || it->klen == 0 ||
-				    it->klen > SHMC_KEY_MAX ||
-				    shmc__expired(it, now))
-					continue;
-				stop = fn(it->data, it->klen, it->vlen, arg) != 0;
-			}
-		}
+		for (uint64_t b = b0; b < b0 + 256 && b <= nb && !stop; b++)
+			stop = keys_chain(c, shmc__bucket_at(c, b), now, fn, arg);
 		if (--t->depth == 0)
 			shmc__read_exit(t->s);
 	}

@@ -1,34 +1,64 @@
 /*
- * index.c - the hash index: 64-byte buckets of 7 tagged entries.
+ * index.c - the hash index: 64-byte buckets of 7 tagged entries that grow
+ * and shrink in place by linear hashing, with overflow chains.
  *
  * WHAT
- * A key hashes (XXH3-64) to one bucket, h & (index_buckets - 1).  Each of the
- * 7 entries holds a 16-bit tag from the top of the hash, 2 frequency bits
- * and the item's location.  A lookup reads one cache line of the index and,
- * for a matching tag, one item (about 1 in 9,000 tag matches is a false one,
+ * A key hashes (XXH3-64) to one bucket.  Each of the 7 entries holds a
+ * 16-bit tag from the top of the hash, 2 frequency bits and the item's
+ * location.  A lookup reads one cache line of the index and, for a
+ * matching tag, one item (a false tag match, about 1 in 9,000 per way, is
  * settled by comparing the key).
  *
+ * GROWTH: LINEAR HASHING IN PLACE (Litwin, VLDB 1980)
+ * index_geom holds a level L and a split pointer p; nb = 2^L.  A key goes
+ * to b = h mod nb, or, if b < p (already split), to h mod 2nb.  Splitting
+ * bucket p moves the entries whose hash has bit L set into p + nb and
+ * advances p; when p reaches nb the level goes up.  The whole index region
+ * is reserved in the segment, so nothing is ever moved or remapped: only
+ * the next buckets' pages are committed as p advances.  Merging is the
+ * exact inverse and shrinks the index.  Writers split a few buckets at a
+ * time whenever the items outnumber 3 per bucket.
+ *
+ * OVERFLOW CHAINS
+ * Linear hashing splits buckets in order, not the one that is full, and
+ * the buckets not yet split carry up to twice the average load.  With 7
+ * fixed ways a growing cache would forget keys.  So a full bucket links an
+ * overflow bucket taken from a pool at the top of the index region (the
+ * link lives in its lock word, so readers get it with the version they
+ * validate against).  At 3 items per bucket most chains are empty; a
+ * lookup that needs one reads one more line.  A split or merge rewrites
+ * the chains of the buckets it touches.  Only when the pool is empty is
+ * the least-used entry forgotten (index_drops).
+ *
  * CONCURRENCY
- * Writers (set, add, delete, eviction) take the bucket's lock bit with a
- * CAS that also records their reader slot, change entries with single
- * 8-byte release stores, and unlock by bumping the version.  Readers never
- * look at the lock: every entry they can load is either 0 or points at a
- * complete item (the item was written, and its segment's write_off moved
- * past it, before the release store that published it).  So a writer that
- * dies holding the lock leaves the bucket consistent; the lock itself is
- * released by whoever finds the dead slot (shmc__dead_slot, via the
- * slot's lock_intent).
+ *   lock word: bit 0 locked, bits 1..15 owner slot, bits 16..39 overflow
+ *              link (pool bucket + 1), bits 40..63 version.
+ * Writers lock the head bucket (its chain is covered by that lock) with a
+ * CAS that names their slot, change entries with single 8-byte release
+ * stores and unlock with a release store of the next version.  Readers
+ * never wait: every entry they can load is 0 or points at a complete item,
+ * so a hit is always right.  A miss is validated like a seqlock: if the
+ * head was locked, its version moved, or the geometry changed while we
+ * looked, look again (a split may have been moving the key).  An overflow
+ * bucket freed to the pool may be reused at once: a reader that follows a
+ * stale link reads other keys' entries, finds no match, sees the version
+ * moved and retries; chain walks are bounded, so a cycle cannot trap it.
+ * Splits and merges hold index_lock, the bucket and its buddy, and
+ * publish the new geometry with a release store between filling the
+ * receiving bucket and clearing the giving one, so under either geometry a
+ * key is where a reader will look.
  *
- * Readers update only the frequency bits, with a CAS that fails harmlessly
- * if a writer changed the entry meanwhile, and only while the counter is
- * not saturated, so a hot key stops dirtying its bucket line.
+ * A writer that dies holding bucket locks leaves every bucket consistent
+ * (each store is one whole entry or link); the locks are released by
+ * whoever finds the dead slot (shmc__dead_slot, via lock_intent and
+ * lock_intent2).
  *
- * INVARIANTS
- *   - At most one entry of a bucket holds a given key (writers search the
- *     bucket under its lock before inserting).
+ * INVARIANTS (checked by shmc_check)
+ *   - Each entry's item hashes to the head bucket of the chain it is in.
  *   - An entry's tag is never 0, so 0 always means empty.
- *   - lock word: locked => owner field names the slot that set it.
+ *   - A key has at most one entry in its chain.
  */
+#include <errno.h>
 #include <sched.h>
 
 #define XXH_INLINE_ALL
@@ -36,26 +66,94 @@
 
 #include "internal.h"
 
+#define IX_CHUNK (64u << 10) /* index bytes committed at a time */
+#define POOL_LOW 64u         /* keep at least this many free in the pool */
+
 uint64_t shmc__hash(const void *key, size_t klen)
 {
 	return XXH3_64bits(key, klen);
 }
 
+static inline uint64_t lk_with_link(uint64_t w, uint32_t link)
+{
+	return (w & ~((uint64_t)SHMC__LK_LINK_MAX << SHMC__LK_LINK_SHIFT)) |
+	       ((uint64_t)link << SHMC__LK_LINK_SHIFT);
+}
+
+static inline uint64_t lk_next_version(uint64_t w)
+{
+	/* unlocked, no owner, same link, version + 1 */
+	return ((((w >> SHMC__LK_VER_SHIFT) + 1) << SHMC__LK_VER_SHIFT) |
+	        ((uint64_t)shmc__lk_link(w) << SHMC__LK_LINK_SHIFT));
+}
+
+static uint32_t pool_pop(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t old = shmc__load(&h->pool_free, __ATOMIC_ACQUIRE);
+	for (;;) {
+		uint32_t link = (uint32_t)old;
+		struct shmc__bucket *ob = shmc__pool_at(c, link);
+		if (!ob)
+			return 0;
+		/* A racing pop may reuse ob meanwhile; the tag makes our CAS
+		 * fail then, whatever we read here. */
+		uint64_t next = shmc__load(&ob->e[0], __ATOMIC_RELAXED) &
+		                0xffffffffu;
+		uint64_t nw = ((old >> 32) + 1) << 32 | next;
+		/* Full barrier (liburcu cmpxchg): pairs with pool_push. */
+		uint64_t seen = uatomic_cmpxchg(&h->pool_free, old, nw);
+		if (seen == old) {
+			uatomic_add(&h->pool_nfree, -1);
+			return link;
+		}
+		old = seen;
+	}
+}
+
+static void pool_push(struct shmc *c, uint32_t link)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	struct shmc__bucket *ob = shmc__pool_at(c, link);
+	if (!ob)
+		return;
+	shmc__store(&ob->lock, 0, __ATOMIC_RELAXED);
+	for (unsigned i = 1; i < SHMC__BUCKET_WAYS; i++)
+		shmc__store(&ob->e[i], 0, __ATOMIC_RELAXED);
+	uint64_t old = shmc__load(&h->pool_free, __ATOMIC_RELAXED);
+	for (;;) {
+		shmc__store(&ob->e[0], old & 0xffffffffu, __ATOMIC_RELAXED);
+		uint64_t nw = ((old >> 32) + 1) << 32 | link;
+		/* Full barrier: the bucket's link to the old head is visible
+		 * before the bucket is. */
+		uint64_t seen = uatomic_cmpxchg(&h->pool_free, old, nw);
+		if (seen == old)
+			break;
+		old = seen;
+	}
+	uatomic_add(&h->pool_nfree, 1);
+}
+
+static uint32_t *intent(struct shmc__thr *t, int which)
+{
+	return which == 2 ? &t->s->lock_intent2 : &t->s->lock_intent;
+}
+
 void shmc__bucket_lock(struct shmc *c, struct shmc__thr *t, uint64_t b,
-                       bool log_locked)
+                       int which, bool log_locked)
 {
 	struct shmc__bucket *bk = shmc__bucket_at(c, b);
 	/* Tell a future reclaimer which lock we may hold.  Our own slot's
 	 * line; if we die, the kernel's robust-list walk happens after all
 	 * our stores, so the reclaimer sees this. */
-	shmc__store(&t->s->lock_intent, (uint32_t)(b + 1), __ATOMIC_RELAXED);
-	uint64_t mine = 1u | ((uint64_t)t->slot << 1);
+	shmc__store(intent(t, which), (uint32_t)(b + 1), __ATOMIC_RELAXED);
+	uint64_t mine = SHMC__LK_LOCKED | ((uint64_t)t->slot << 1);
 	for (unsigned spin = 1;; spin++) {
 		uint64_t w = shmc__load(&bk->lock, __ATOMIC_RELAXED);
-		if (!(w & 1u)) {
-			/* Acquire (cmpxchg is a full barrier in liburcu): our
-			 * reads of the entries come after the previous
-			 * holder's release in shmc__bucket_unlock. */
+		if (!(w & SHMC__LK_LOCKED)) {
+			/* liburcu's cmpxchg is a full barrier: our reads of
+			 * the entries come after the previous holder's
+			 * release in shmc__bucket_unlock. */
 			if (uatomic_cmpxchg(&bk->lock, w, w | mine) == w)
 				return;
 			continue;
@@ -73,14 +171,16 @@ void shmc__bucket_lock(struct shmc *c, struct shmc__thr *t, uint64_t b,
 	}
 }
 
-void shmc__bucket_unlock(struct shmc *c, struct shmc__thr *t, uint64_t b)
+void shmc__bucket_unlock(struct shmc *c, struct shmc__thr *t, uint64_t b,
+                         int which)
 {
 	struct shmc__bucket *bk = shmc__bucket_at(c, b);
 	uint64_t w = shmc__load(&bk->lock, __ATOMIC_RELAXED);
-	/* Release: our entry stores are visible before the next holder's
-	 * acquire.  Version bump, lock and owner cleared. */
-	shmc__store(&bk->lock, ((w >> 16) + 1) << 16, __ATOMIC_RELEASE);
-	shmc__store(&t->s->lock_intent, 0, __ATOMIC_RELAXED);
+	/* Release: our entry and link stores are visible before the next
+	 * holder's acquire and before a reader's version check sees the
+	 * new version. */
+	shmc__store(&bk->lock, lk_next_version(w), __ATOMIC_RELEASE);
+	shmc__store(intent(t, which), 0, __ATOMIC_RELAXED);
 }
 
 int shmc__bucket_find(struct shmc *c, struct shmc__bucket *bk, uint64_t h,
@@ -103,27 +203,178 @@ int shmc__bucket_find(struct shmc *c, struct shmc__bucket *bk, uint64_t h,
 	return -1;
 }
 
+bool shmc__ix_find(struct shmc *c, uint64_t h, const void *key, size_t klen,
+                   struct shmc__bucket **bkp, int *ip, uint64_t *e)
+{
+	struct shmc__hdr *hd = c->map.hdr;
+	for (unsigned retry = 0;; retry++) {
+		/* Acquire: pairs with the release store of a new geometry,
+		 * so the buckets it sends us to are already filled. */
+		uint64_t g = shmc__load(&hd->index_geom, __ATOMIC_ACQUIRE);
+		struct shmc__bucket *head =
+		    shmc__bucket_at(c, shmc__geom_bucket(c, g, h));
+		/* Acquire: the chain link and entries we read next are at
+		 * least as new as this version. */
+		uint64_t w = shmc__load(&head->lock, __ATOMIC_ACQUIRE);
+		struct shmc__bucket *bk = head;
+		for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+			int i = shmc__bucket_find(c, bk, h, key, klen, e);
+			if (i >= 0) {
+				*bkp = bk;
+				*ip = i;
+				return true;
+			}
+			bk = n ? shmc__chain_next(c, bk) : shmc__pool_at(c, shmc__lk_link(w));
+		}
+		/* Seqlock-style validation of the miss: the loads above are
+		 * ordered before these (read barrier); pairs with the locking
+		 * cmpxchg and release unlock of writers. */
+		cmm_smp_rmb();
+		if ((shmc__load(&head->lock, __ATOMIC_RELAXED) == w &&
+		     !(w & SHMC__LK_LOCKED) &&
+		     shmc__load(&hd->index_geom, __ATOMIC_RELAXED) == g) ||
+		    retry >= 1000)
+			return false;
+		if (retry > 16)
+			sched_yield();
+		else
+			caa_cpu_relax();
+	}
+}
+
+void shmc__ix_lock(struct shmc *c, struct shmc__thr *t, uint64_t h,
+                   bool log_locked, struct shmc__ixl *x)
+{
+	struct shmc__hdr *hd = c->map.hdr;
+	for (;;) {
+		uint64_t g = shmc__load(&hd->index_geom, __ATOMIC_ACQUIRE);
+		x->b = shmc__geom_bucket(c, g, h);
+		shmc__bucket_lock(c, t, x->b, 1, log_locked);
+		/* The geometry for our bucket cannot change while we hold
+		 * it (a split or merge of it needs its lock); recheck that
+		 * none happened before we got it. */
+		g = shmc__load(&hd->index_geom, __ATOMIC_ACQUIRE);
+		if (shmc__geom_bucket(c, g, h) == x->b) {
+			x->bk = shmc__bucket_at(c, x->b);
+			return;
+		}
+		shmc__bucket_unlock(c, t, x->b, 1);
+	}
+}
+
+void shmc__ix_unlock(struct shmc *c, struct shmc__thr *t, struct shmc__ixl *x)
+{
+	shmc__bucket_unlock(c, t, x->b, 1);
+}
+
+uint64_t *shmc__ix_find_locked(struct shmc *c, struct shmc__ixl *x,
+                               uint64_t h, const void *key, size_t klen,
+                               uint64_t *e)
+{
+	struct shmc__bucket *bk = x->bk;
+	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+		int i = shmc__bucket_find(c, bk, h, key, klen, e);
+		if (i >= 0)
+			return &bk->e[i];
+		bk = shmc__chain_next(c, bk);
+	}
+	return NULL;
+}
+
+uint64_t *shmc__ix_find_loc(struct shmc *c, struct shmc__ixl *x, uint64_t loc,
+                            uint64_t *e)
+{
+	struct shmc__bucket *bk = x->bk;
+	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
+			uint64_t v = shmc__load(&bk->e[i], __ATOMIC_RELAXED);
+			if (v && shmc__e_loc(v) == loc) {
+				*e = v;
+				return &bk->e[i];
+			}
+		}
+		bk = shmc__chain_next(c, bk);
+	}
+	return NULL;
+}
+
+/* Links a fresh overflow bucket after `tail` (whose lock word we may
+ * write: the head we hold, or a chain bucket under it). */
+static struct shmc__bucket *chain_append(struct shmc *c,
+                                         struct shmc__bucket *tail)
+{
+	uint32_t link = pool_pop(c);
+	struct shmc__bucket *ob = shmc__pool_at(c, link);
+	if (!ob)
+		return NULL;
+	for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++)
+		shmc__store(&ob->e[i], 0, __ATOMIC_RELAXED);
+	shmc__store(&ob->lock, 0, __ATOMIC_RELAXED);
+	uint64_t w = shmc__load(&tail->lock, __ATOMIC_RELAXED);
+	/* Release: the emptied bucket is visible before the link to it. */
+	shmc__store(&tail->lock, lk_with_link(w, link), __ATOMIC_RELEASE);
+	return ob;
+}
+
+uint64_t *shmc__ix_free_way(struct shmc *c, struct shmc__ixl *x,
+                            bool *dropped)
+{
+	uint64_t *best = NULL;
+	unsigned bestf = SHMC__E_FREQ_MAX + 1;
+	struct shmc__bucket *bk = x->bk, *tail = bk;
+	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
+			uint64_t v = shmc__load(&bk->e[i], __ATOMIC_RELAXED);
+			if (!v) {
+				*dropped = false;
+				return &bk->e[i];
+			}
+			if (shmc__e_freq(v) < bestf) {
+				bestf = shmc__e_freq(v);
+				best = &bk->e[i];
+			}
+		}
+		tail = bk;
+		bk = shmc__chain_next(c, bk);
+	}
+	struct shmc__bucket *ob = chain_append(c, tail);
+	if (ob) {
+		*dropped = false;
+		return &ob->e[0];
+	}
+	*dropped = true;
+	return best;
+}
+
 /*
  * A thread died (or a slot was found in use with its mutex free): release
  * what it held, in an order that cannot deadlock with a live evictor:
- * first its bucket lock (an evictor holding log_lock may be spinning on
- * it), then its open segment (which needs log_lock).
+ * first its bucket locks (an evictor holding log_lock may be spinning on
+ * them), then its open segment (which needs log_lock).
  */
+static void release_dead_lock(struct shmc *c, uint32_t slot, uint32_t li)
+{
+	if (!li || (uint64_t)(li - 1) > c->index_max_mask)
+		return;
+	struct shmc__bucket *bk = shmc__bucket_at(c, li - 1);
+	uint64_t w = shmc__load(&bk->lock, __ATOMIC_RELAXED);
+	if ((w & SHMC__LK_LOCKED) && ((uint32_t)(w >> 1) & 0x7fffu) == slot)
+		/* Full barrier; the dead owner's entry and link stores are
+		 * complete, each leaving the chain consistent. */
+		uatomic_cmpxchg(&bk->lock, w, lk_next_version(w));
+}
+
 void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
                      void *arg)
 {
 	struct shmc *c = arg;
 	struct shmc__slot *s = shmc__slot_at(m, slot);
-	uint32_t li = shmc__load(&s->lock_intent, __ATOMIC_RELAXED);
-	if (li && (uint64_t)(li - 1) <= c->index_max_mask) {
-		struct shmc__bucket *bk = shmc__bucket_at(c, li - 1);
-		uint64_t w = shmc__load(&bk->lock, __ATOMIC_RELAXED);
-		if ((w & 1u) && ((uint32_t)(w >> 1) & 0x7fffu) == slot)
-			/* Full barrier; the dead owner's entry stores are
-			 * complete, each leaving the bucket consistent. */
-			uatomic_cmpxchg(&bk->lock, w, ((w >> 16) + 1) << 16);
-	}
+	release_dead_lock(c, slot, shmc__load(&s->lock_intent2,
+	                                      __ATOMIC_RELAXED));
+	release_dead_lock(c, slot, shmc__load(&s->lock_intent,
+	                                      __ATOMIC_RELAXED));
 	shmc__store(&s->lock_intent, 0, __ATOMIC_RELAXED);
+	shmc__store(&s->lock_intent2, 0, __ATOMIC_RELAXED);
 	if (shmc__load(&s->open_seg, __ATOMIC_RELAXED)) {
 		if (!log_locked)
 			shmc__log_lock(c);
@@ -131,4 +382,359 @@ void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
 		if (!log_locked)
 			shmc__log_unlock(c);
 	}
+}
+
+/* ---- splits and merges (index_lock held) ------------------------------ */
+
+static uint64_t ix_hash_of(struct shmc *c, uint64_t e)
+{
+	const struct shmc__item *it = shmc__item_at(c, shmc__e_loc(e));
+	if (!it || it->klen == 0 || it->klen > SHMC_KEY_MAX)
+		return UINT64_MAX;
+	return shmc__hash(it->data, it->klen);
+}
+
+/* Every entry of a chain, and the chain's overflow buckets. */
+struct gather {
+	uint64_t e[(SHMC__CHAIN_MAX + 1) * SHMC__BUCKET_WAYS];
+	uint32_t links[SHMC__CHAIN_MAX];
+	unsigned n, nlinks;
+};
+
+static void gather(struct shmc *c, struct shmc__bucket *head, struct gather *g)
+{
+	g->n = g->nlinks = 0;
+	struct shmc__bucket *bk = head;
+	for (unsigned k = 0; bk && k <= SHMC__CHAIN_MAX; k++) {
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
+			uint64_t v = shmc__load(&bk->e[i], __ATOMIC_RELAXED);
+			if (v)
+				g->e[g->n++] = v;
+		}
+		uint32_t link = shmc__lk_link(shmc__load(&bk->lock, __ATOMIC_RELAXED));
+		if (!shmc__pool_at(c, link) || k == SHMC__CHAIN_MAX)
+			break;
+		g->links[g->nlinks++] = link;
+		bk = shmc__pool_at(c, link);
+	}
+}
+
+/*
+ * Writes entries e[0..n) into the chain headed by `head`, reusing the
+ * overflow buckets links[0..nlinks) in order and taking more from the pool
+ * when they run out; unused old buckets are cut off and returned.  Returns
+ * how many entries had nowhere to go.
+ */
+static unsigned chain_write(struct shmc *c, struct shmc__bucket *head,
+                            const uint64_t *e, unsigned n,
+                            const uint32_t *links, unsigned nlinks)
+{
+	struct shmc__bucket *bk = head;
+	unsigned used = 0, k = 0, lost = 0;
+	for (;;) {
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++)
+			/* Release: an entry moved here is visible with the
+			 * item it points at. */
+			shmc__store(&bk->e[i], k < n ? e[k++] : 0,
+			            __ATOMIC_RELEASE);
+		if (k >= n)
+			break;
+		struct shmc__bucket *next = NULL;
+		if (used < nlinks) {
+			next = shmc__pool_at(c, links[used++]);
+		} else {
+			next = chain_append(c, bk);
+			if (next)
+				links = NULL, nlinks = used; /* old list done */
+		}
+		if (!next) {
+			lost = n - k;
+			break;
+		}
+		bk = next;
+	}
+	/* Cut the chain after bk and give back what is left of the old. */
+	uint64_t w = shmc__load(&bk->lock, __ATOMIC_RELAXED);
+	shmc__store(&bk->lock, lk_with_link(w, 0), __ATOMIC_RELEASE);
+	for (unsigned i = used; links && i < nlinks; i++)
+		pool_push(c, links[i]);
+	return lost;
+}
+
+/* Commits index pages so the first `need` bytes are usable, taking memory
+ * from the data segments if the budget is used up. */
+static int ix_commit(struct shmc *c, struct shmc__thr *t, uint64_t need)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t max = (c->index_max_mask + 1 - c->pool_max) * SHMC__BUCKET_SIZE;
+	need = (need + IX_CHUNK - 1) & ~(uint64_t)(IX_CHUNK - 1);
+	if (need > max)
+		need = max;
+	if (need <= h->index_committed)
+		return 0;
+	uint64_t delta = need - h->index_committed;
+	shmc__log_lock(c);
+	int rc = shmc__log_make_room(c, t, delta);
+	if (!rc)
+		rc = shmc__seg_commit(&c->map, h->index_off + h->index_committed,
+		                      delta);
+	if (!rc) {
+		h->index_committed = need;
+		h->committed += delta;
+	}
+	shmc__log_unlock(c);
+	return rc;
+}
+
+/* Commits and frees one more chunk of overflow buckets. */
+static int pool_grow(struct shmc *c, struct shmc__thr *t)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t have = h->pool_committed;
+	uint32_t per = IX_CHUNK / SHMC__BUCKET_SIZE;
+	if (per > c->pool_max - have)
+		per = (c->pool_max - have) & ~63u; /* whole pages */
+	if (per == 0 || have > c->pool_max)
+		return SHMC_EBUDGET;
+	uint64_t top = h->index_off + (c->index_max_mask + 1) * SHMC__BUCKET_SIZE;
+	uint64_t off = top - (uint64_t)(have + per) * SHMC__BUCKET_SIZE;
+	shmc__log_lock(c);
+	uint64_t bytes = (uint64_t)per * SHMC__BUCKET_SIZE;
+	int rc = shmc__log_make_room(c, t, bytes);
+	if (!rc)
+		rc = shmc__seg_commit(&c->map, off, bytes);
+	if (!rc) {
+		h->committed += bytes;
+		h->pool_committed = have + per;
+	}
+	shmc__log_unlock(c);
+	if (rc)
+		return rc;
+	for (uint32_t j = have; j < have + per; j++)
+		pool_push(c, j + 1);
+	return 0;
+}
+
+static void pool_ensure(struct shmc *c, struct shmc__thr *t)
+{
+	if (shmc__load(&c->map.hdr->pool_nfree, __ATOMIC_RELAXED) < POOL_LOW)
+		pool_grow(c, t);
+}
+
+static void count_lost(struct shmc__thr *t, unsigned lost)
+{
+	if (!lost)
+		return;
+	shmc__ctr_add(t, SHMC__C_INDEX_DROPS, lost);
+	shmc__ctr_add(t, SHMC__C_ITEMS, (uint64_t)-(int64_t)lost);
+}
+
+/* Splits bucket p of the current geometry. */
+static int ix_split_one(struct shmc *c, struct shmc__thr *t,
+                        struct gather *ga, struct gather *gb)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t g = h->index_geom;
+	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
+	uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
+	uint64_t buddy = p + nb;
+	if (p >= nb || buddy >= c->index_max_mask + 1 - c->pool_max)
+		return SHMC_EBUDGET;
+	int rc = ix_commit(c, t, (buddy + 1) * SHMC__BUCKET_SIZE);
+	if (rc)
+		return rc;
+	pool_ensure(c, t);
+	shmc__bucket_lock(c, t, p, 1, false);
+	shmc__bucket_lock(c, t, buddy, 2, false);
+	struct shmc__bucket *bp = shmc__bucket_at(c, p);
+	struct shmc__bucket *bb = shmc__bucket_at(c, buddy);
+	gather(c, bp, ga);
+	unsigned na = 0, nbd = 0, lost = 0;
+	for (unsigned i = 0; i < ga->n; i++) {
+		uint64_t hh = ix_hash_of(c, ga->e[i]);
+		if (hh == UINT64_MAX)
+			lost++;
+		else if (hh & nb)
+			gb->e[nbd++] = ga->e[i];
+		else
+			ga->e[na++] = ga->e[i];
+	}
+	/* 1. the buddy gets its keys: readers still look in p's chain,
+	 *    which holds every key until step 3 */
+	lost += chain_write(c, bb, gb->e, nbd, NULL, 0);
+	/* 2. publish the new geometry.  Release: step 1 is visible to any
+	 *    reader whose acquire load sees it (shmc__ix_find). */
+	uint64_t ng = p + 1 == nb ? (uint64_t)(L + 1) << SHMC__GEOM_LEVEL_SHIFT
+	                          : g + 1;
+	shmc__store(&h->index_geom, ng, __ATOMIC_RELEASE);
+	/* 3. p keeps only its own, in its own chain (never more buckets
+	 *    than it had).  A reader that misses meanwhile sees p locked
+	 *    or its version moved, and looks again. */
+	lost += chain_write(c, bp, ga->e, na, ga->links, ga->nlinks);
+	shmc__bucket_unlock(c, t, buddy, 2);
+	shmc__bucket_unlock(c, t, p, 1);
+	count_lost(t, lost);
+	return 0;
+}
+
+/* Merges the last split bucket back with its buddy. */
+static int ix_merge_one(struct shmc *c, struct shmc__thr *t,
+                        struct gather *ga, struct gather *gb)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t g = h->index_geom;
+	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
+	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
+	uint64_t ng, q, nb;
+	if (p > 0) {
+		ng = g - 1;
+		q = p - 1;
+		nb = 1ull << L;
+	} else {
+		if (L <= 8) /* 256 buckets is the floor */
+			return SHMC_EBUDGET;
+		nb = 1ull << (L - 1);
+		q = nb - 1;
+		ng = ((uint64_t)(L - 1) << SHMC__GEOM_LEVEL_SHIFT) | q;
+	}
+	uint64_t buddy = q + nb;
+	pool_ensure(c, t);
+	shmc__bucket_lock(c, t, q, 1, false);
+	shmc__bucket_lock(c, t, buddy, 2, false);
+	struct shmc__bucket *bq = shmc__bucket_at(c, q);
+	struct shmc__bucket *bb = shmc__bucket_at(c, buddy);
+	gather(c, bq, ga);
+	gather(c, bb, gb);
+	unsigned lost = 0;
+	for (unsigned i = 0; i < gb->n; i++) {
+		if (ga->n < sizeof(ga->e) / sizeof(ga->e[0]))
+			ga->e[ga->n++] = gb->e[i];
+		else
+			lost++;
+	}
+	/* 1. q's chain gets everything (old-geometry readers of the buddy
+	 *    still find theirs there) */
+	lost += chain_write(c, bq, ga->e, ga->n, ga->links, ga->nlinks);
+	/* 2. publish.  Release: pairs with the acquire in shmc__ix_find. */
+	shmc__store(&h->index_geom, ng, __ATOMIC_RELEASE);
+	/* 3. empty the buddy and give its chain back */
+	chain_write(c, bb, NULL, 0, gb->links, gb->nlinks);
+	shmc__bucket_unlock(c, t, buddy, 2);
+	shmc__bucket_unlock(c, t, q, 1);
+	count_lost(t, lost);
+	return 0;
+}
+
+/*
+ * Removes from the chain of bucket b the entries that do not belong there
+ * under the current geometry (left by a splitter or merger that died
+ * between its steps: each such entry has a twin where it belongs).
+ */
+static void ix_sanitize(struct shmc *c, struct shmc__thr *t, uint64_t b)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	if (b > c->index_max_mask)
+		return;
+	uint64_t g = h->index_geom;
+	shmc__bucket_lock(c, t, b, 1, false);
+	struct shmc__bucket *bk = shmc__bucket_at(c, b);
+	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
+			uint64_t e = shmc__load(&bk->e[i], __ATOMIC_RELAXED);
+			uint64_t hh = e ? ix_hash_of(c, e) : 0;
+			if (e && (hh == UINT64_MAX ||
+			          shmc__geom_bucket(c, g, hh) != b))
+				shmc__store(&bk->e[i], 0, __ATOMIC_RELEASE);
+		}
+		bk = shmc__chain_next(c, bk);
+	}
+	shmc__bucket_unlock(c, t, b, 1);
+}
+
+static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
+{
+	pthread_mutex_t *mu = &c->map.hdr->index_lock;
+	int rc = wait ? pthread_mutex_lock(mu) : pthread_mutex_trylock(mu);
+	if (rc == EOWNERDEAD) {
+		pthread_mutex_consistent(mu);
+		/* A split or merge may have died half-way: tidy the buckets
+		 * it could have been working on. */
+		uint64_t g = c->map.hdr->index_geom;
+		unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
+		uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
+		uint64_t around[] = {p, p + nb, p ? p - 1 : nb / 2 - 1,
+		                     p ? p - 1 + nb : nb - 1};
+		for (unsigned i = 0; i < 4; i++)
+			ix_sanitize(c, t, around[i]);
+		return 0;
+	}
+	return rc ? -rc : 0;
+}
+
+/* Buckets in use under geometry g. */
+uint64_t shmc__geom_buckets(uint64_t g)
+{
+	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT) & 63u;
+	return (1ull << L) + (g & SHMC__GEOM_SPLIT_MASK);
+}
+
+static bool overloaded(struct shmc__hdr *h, uint64_t g)
+{
+	int64_t items = shmc__load(&h->items_approx, __ATOMIC_RELAXED);
+	return items > (int64_t)(shmc__geom_buckets(g) * SHMC__IX_LOAD);
+}
+
+void shmc__ix_maybe_grow(struct shmc *c, struct shmc__thr *t)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	bool low = shmc__load(&h->pool_nfree, __ATOMIC_RELAXED) < POOL_LOW;
+	if (!low && !overloaded(h, shmc__load(&h->index_geom, __ATOMIC_RELAXED)))
+		return;
+	if (t->depth || ix_lock(c, t, false) != 0)
+		return; /* inside a read section, or someone else is at it */
+	static __thread struct gather ga, gb;
+	pool_ensure(c, t);
+	/* Catch up, a bounded number of splits per call (each ~100 ns). */
+	for (int i = 0; i < 64 && overloaded(h, h->index_geom); i++)
+		if (ix_split_one(c, t, &ga, &gb) != 0)
+			break;
+	pthread_mutex_unlock(&h->index_lock);
+}
+
+/* Releases index pages beyond what geometry g can reach. */
+static void ix_trim(struct shmc *c, uint64_t g)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t keep = shmc__geom_buckets(g) * SHMC__BUCKET_SIZE;
+	keep = (keep + IX_CHUNK - 1) & ~(uint64_t)(IX_CHUNK - 1);
+	if (keep >= h->index_committed)
+		return;
+	if (shmc__seg_punch(&c->map, h->index_off + keep,
+	                    h->index_committed - keep) != 0)
+		return;
+	shmc__log_lock(c);
+	h->committed -= h->index_committed - keep;
+	h->index_committed = keep;
+	shmc__log_unlock(c);
+}
+
+int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets)
+{
+	static __thread struct gather ga, gb;
+	int rc = ix_lock(c, t, true);
+	if (rc)
+		return rc;
+	struct shmc__hdr *h = c->map.hdr;
+	while (rc == 0) {
+		uint64_t now = shmc__geom_buckets(h->index_geom);
+		if (now < buckets)
+			rc = ix_split_one(c, t, &ga, &gb);
+		else if (now > buckets)
+			rc = ix_merge_one(c, t, &ga, &gb);
+		else
+			break;
+	}
+	ix_trim(c, h->index_geom);
+	pthread_mutex_unlock(&h->index_lock);
+	return rc == SHMC_EBUDGET ? 0 : rc;
 }

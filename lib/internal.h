@@ -102,6 +102,7 @@ struct shmc__thr {
 	struct shmc__slot *s;
 	uint32_t slot;
 	uint32_t depth;      /* read-section nesting */
+	int32_t items_local; /* not yet added to hdr->items_approx */
 	uint64_t fork_gen;
 	pid_t tid;
 	struct cds_list_head node;
@@ -120,6 +121,7 @@ struct shmc {
 	uint32_t *ghost;
 	uint8_t *data;
 	uint64_t index_max_mask;
+	uint32_t pool_max;  /* overflow buckets the region may hold */
 	uint64_t data_size;
 	uint32_t seg_size;
 	uint32_t seg_shift;
@@ -161,13 +163,58 @@ static inline struct shmc__bucket *shmc__bucket_at(struct shmc *c, uint64_t b)
 	return (struct shmc__bucket *)(c->index + b * SHMC__BUCKET_SIZE);
 }
 
-/* The bucket index for hash h.  Masked by the reservation's largest index
- * too, so a corrupt index_buckets cannot send us out of bounds. */
-static inline uint64_t shmc__bucket_of(struct shmc *c, uint64_t h)
+/* Bucket lock word (see index.c). */
+#define SHMC__LK_LOCKED 1ull
+#define SHMC__LK_LINK_SHIFT 16
+#define SHMC__LK_LINK_MAX 0xffffffu
+#define SHMC__LK_VER_SHIFT 40
+/* Items per bucket in use above which writers split buckets. */
+#define SHMC__IX_LOAD 3u
+
+/*
+ * The bucket of hash h under index geometry g (level << 40 | split
+ * pointer).  Every result is masked by the reservation's largest index, so
+ * a corrupt geometry cannot send anyone out of bounds.
+ */
+static inline uint64_t shmc__geom_bucket(struct shmc *c, uint64_t g, uint64_t h)
 {
-	uint64_t nb = shmc__load(&c->map.hdr->index_buckets, __ATOMIC_RELAXED);
-	return h & (nb - 1) & c->index_max_mask;
+	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT) & 63u;
+	uint64_t nb = 1ull << L, b = h & (nb - 1);
+	if (b < (g & SHMC__GEOM_SPLIT_MASK))
+		b = h & (2 * nb - 1);
+	return b & c->index_max_mask;
 }
+
+uint64_t shmc__geom_buckets(uint64_t g);
+
+static inline uint32_t shmc__lk_link(uint64_t w)
+{
+	return (uint32_t)(w >> SHMC__LK_LINK_SHIFT) & SHMC__LK_LINK_MAX;
+}
+
+/* The pool bucket a link names, or NULL when the link is out of range. */
+static inline struct shmc__bucket *shmc__pool_at(struct shmc *c,
+                                                 uint32_t link)
+{
+	if (!link || link > c->pool_max)
+		return NULL;
+	return shmc__bucket_at(c, c->index_max_mask - (link - 1));
+}
+
+/* The next bucket of a chain (acquire: its entries are visible). */
+static inline struct shmc__bucket *shmc__chain_next(struct shmc *c,
+                                                    struct shmc__bucket *bk)
+{
+	return shmc__pool_at(
+	    c, shmc__lk_link(shmc__load(&bk->lock, __ATOMIC_ACQUIRE)));
+}
+#define SHMC__CHAIN_MAX 64u
+
+/* A writer's locked view of the chain a key can be in. */
+struct shmc__ixl {
+	uint64_t b;
+	struct shmc__bucket *bk;
+};
 
 static inline struct shmc__seghdr *shmc__seg(struct shmc *c, uint32_t id)
 {
@@ -200,6 +247,18 @@ static inline struct shmc__item *shmc__item_at(struct shmc *c, uint64_t loc)
 }
 
 uint64_t shmc__hash(const void *key, size_t klen);
+
+/* Bytes committed outside the data segments: header, slots, index in use,
+ * ghost table. */
+static inline uint64_t shmc__fixed_committed(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t ghost =
+	    ((uint64_t)(h->ghost_mask & (c->index_max_mask * 4 + 3)) + 1) * 4;
+	ghost = (ghost + SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1);
+	return h->index_off + h->index_committed +
+	       (uint64_t)h->pool_committed * SHMC__BUCKET_SIZE + ghost;
+}
 uint32_t shmc__now(struct shmc *c);
 
 static inline bool shmc__expired(const struct shmc__item *it, uint32_t now)
@@ -209,10 +268,26 @@ static inline bool shmc__expired(const struct shmc__item *it, uint32_t now)
 
 /* index.c */
 void shmc__bucket_lock(struct shmc *c, struct shmc__thr *t, uint64_t b,
-                       bool log_locked);
-void shmc__bucket_unlock(struct shmc *c, struct shmc__thr *t, uint64_t b);
+                       int which, bool log_locked);
+void shmc__bucket_unlock(struct shmc *c, struct shmc__thr *t, uint64_t b,
+                         int which);
 int shmc__bucket_find(struct shmc *c, struct shmc__bucket *bk, uint64_t h,
                       const void *key, size_t klen, uint64_t *e);
+/* Lock-free lookup (inside a read section); misses are validated. */
+bool shmc__ix_find(struct shmc *c, uint64_t h, const void *key, size_t klen,
+                   struct shmc__bucket **bk, int *i, uint64_t *e);
+void shmc__ix_lock(struct shmc *c, struct shmc__thr *t, uint64_t h,
+                   bool log_locked, struct shmc__ixl *x);
+void shmc__ix_unlock(struct shmc *c, struct shmc__thr *t, struct shmc__ixl *x);
+uint64_t *shmc__ix_find_locked(struct shmc *c, struct shmc__ixl *x,
+                               uint64_t h, const void *key, size_t klen,
+                               uint64_t *e);
+uint64_t *shmc__ix_find_loc(struct shmc *c, struct shmc__ixl *x, uint64_t loc,
+                            uint64_t *e);
+uint64_t *shmc__ix_free_way(struct shmc *c, struct shmc__ixl *x,
+                            bool *dropped);
+void shmc__ix_maybe_grow(struct shmc *c, struct shmc__thr *t);
+int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets);
 void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
                      void *arg);
 
@@ -222,6 +297,7 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 void shmc__log_seal_open(struct shmc *c, uint32_t slot);
 int shmc__log_lock(struct shmc *c);
 void shmc__log_unlock(struct shmc *c);
+int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes);
 void shmc__ghost_put(struct shmc *c, uint64_t h);
 bool shmc__ghost_hit(struct shmc *c, uint64_t h);
 

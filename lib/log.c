@@ -186,7 +186,7 @@ static void log_repair(struct shmc *c)
 		n = h->nseg_committed = c->nseg_max;
 	struct seq_id *sm = calloc(n + 1, sizeof(*sm));
 	struct seq_id *mn = calloc(n + 1, sizeof(*mn));
-	uint32_t nsm = 0, nmn = 0;
+	uint32_t nsm = 0, nmn = 0, holes = 0;
 	h->free_head = h->free_tail = h->free_count = 0;
 	h->small_head = h->small_tail = h->small_count = 0;
 	h->main_head = h->main_tail = h->main_count = 0;
@@ -224,8 +224,17 @@ static void log_repair(struct shmc *c)
 			list_push(c, HDR_LIST(h, retire), id);
 			break;
 		case SHMC__SEG_FREE:
-		case SHMC__SEG_UNUSED:
 			make_free(c, id);
+			break;
+		case SHMC__SEG_UNUSED:
+			/* A hole (or a commit that died before its state
+			 * was written): punch again so the file's blocks
+			 * match what is counted. */
+			holes++;
+			shmc__seg_punch(&c->map,
+			                h->data_off +
+			                    ((uint64_t)id << c->seg_shift),
+			                c->seg_size);
 			break;
 		default:
 			/* Unknown state: keep it out of use but evictable,
@@ -247,6 +256,9 @@ static void log_repair(struct shmc *c)
 	}
 	free(sm);
 	free(mn);
+	h->holes = holes;
+	h->committed = shmc__fixed_committed(c) +
+	               ((uint64_t)(n - holes) << c->seg_shift);
 }
 
 int shmc__log_lock(struct shmc *c)
@@ -321,6 +333,7 @@ static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
 	if (w > c->seg_size)
 		w = c->seg_size;
 	uint64_t base = (uint64_t)v << c->seg_shift;
+	int64_t removed = 0;
 	for (uint64_t off = SHMC__SEGHDR_SIZE;
 	     off + sizeof(struct shmc__item) <= w;) {
 		const struct shmc__item *it =
@@ -330,13 +343,11 @@ static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
 			break; /* a torn tail: nothing past it was published */
 		uint64_t loc = (base + off) >> 3;
 		uint64_t hsh = shmc__hash(it->data, it->klen);
-		uint64_t b = shmc__bucket_of(c, hsh);
-		struct shmc__bucket *bk = shmc__bucket_at(c, b);
-		shmc__bucket_lock(c, t, b, true);
-		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
-			uint64_t e = shmc__load(&bk->e[i], __ATOMIC_RELAXED);
-			if (!e || shmc__e_loc(e) != loc)
-				continue;
+		struct shmc__ixl x;
+		shmc__ix_lock(c, t, hsh, true, &x);
+		uint64_t e = 0;
+		uint64_t *way = shmc__ix_find_loc(c, &x, loc, &e);
+		if (way) {
 			unsigned f = shmc__e_freq(e);
 			uint64_t nl = 0;
 			if (shmc__expired(it, now)) {
@@ -355,14 +366,17 @@ static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
 			/* Release: a moved item's copy is complete before
 			 * the entry points at it.  Pairs with the acquire in
 			 * shmc__bucket_find. */
-			shmc__store(&bk->e[i], ne, __ATOMIC_RELEASE);
-			if (!ne)
+			shmc__store(way, ne, __ATOMIC_RELEASE);
+			if (!ne) {
 				shmc__ctr_add(t, SHMC__C_ITEMS, (uint64_t)-1);
-			break;
+				removed++;
+			}
 		}
-		shmc__bucket_unlock(c, t, b);
+		shmc__ix_unlock(c, t, &x);
 		off += sz;
 	}
+	if (removed)
+		uatomic_add(&c->map.hdr->items_approx, -removed);
 }
 
 /* A queue's first few segments whose every item has expired. */
@@ -444,18 +458,52 @@ static int reclaim_retired(struct shmc *c, struct shmc__thr *t, bool wait)
 	return 0;
 }
 
+/* The first segment punched out by a shrink, or nseg_committed. */
+static uint32_t next_uncommitted(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	if (h->holes)
+		for (uint32_t id = 0; id < h->nseg_committed; id++)
+			if (shmc__seg(c, id)->state == SHMC__SEG_UNUSED)
+				return id;
+	return h->nseg_committed;
+}
+
 static int commit_one(struct shmc *c)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	uint32_t id = h->nseg_committed;
+	uint32_t id = next_uncommitted(c);
+	if (id >= c->nseg_max)
+		return SHMC_EBUDGET;
 	int rc = shmc__seg_commit(&c->map,
 	                          h->data_off + ((uint64_t)id << c->seg_shift),
 	                          c->seg_size);
 	if (rc)
 		return rc;
-	h->nseg_committed = id + 1;
+	if (id == h->nseg_committed)
+		h->nseg_committed = id + 1;
+	else
+		h->holes--;
 	h->committed += c->seg_size;
 	make_free(c, id);
+	return 0;
+}
+
+/* Punches free segment id out of the file: it becomes a hole. */
+static int punch_one(struct shmc *c, uint32_t id)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	int rc = shmc__seg_punch(&c->map,
+	                         h->data_off + ((uint64_t)id << c->seg_shift),
+	                         c->seg_size);
+	if (rc) {
+		make_free(c, id);
+		return rc;
+	}
+	/* The punched range reads as zeros: state UNUSED, the mark of a
+	 * hole (a repair recognises it as one). */
+	h->holes++;
+	h->committed -= c->seg_size;
 	return 0;
 }
 
@@ -476,8 +524,8 @@ static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
 			}
 			continue;
 		}
-		if (!err && h->nseg_committed < c->nseg_max &&
-		    h->committed + c->seg_size <= h->memory) {
+		if (!err && h->committed + c->seg_size <= h->memory &&
+		    (h->holes || h->nseg_committed < c->nseg_max)) {
 			err = commit_one(c);
 			if (!err)
 				continue;
@@ -523,4 +571,36 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 		reclaim_retired(c, t, false);
 	shmc__log_unlock(c);
 	return rc;
+}
+
+/*
+ * log_lock held.  Gives data segments back to the system until `bytes`
+ * more can be committed within the budget: free segments first, then
+ * evicted ones (hot items copied forward where room allows).
+ */
+int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	while (h->committed + bytes > h->memory) {
+		uint32_t id;
+		int rc;
+		if (h->free_count > 0) {
+			id = list_pop(c, HDR_LIST(h, free));
+			if (id == UINT32_MAX)
+				continue;
+		} else if ((rc = get_segment(c, t, true, &id)) != 0) {
+			/* the reserve is gone too: evict into it */
+			if (h->retire_count)
+				rc = reclaim_retired(c, t, true);
+			else
+				rc = evict_one(c, t);
+			if (rc)
+				return rc;
+			continue;
+		}
+		rc = punch_one(c, id);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }

@@ -9,8 +9,10 @@
  *   +--------------------+ slots_off
  *   | reader slots       |  max_readers x struct shmc__slot (512 B)
  *   +--------------------+ index_off
- *   | index              |  index_max_buckets x 64 B (only index_buckets
- *   |                    |  of them committed)
+ *   | index              |  index_max_buckets x 64 B: linear hashing
+ *   |                    |  grows up from the bottom (index_committed
+ *   |                    |  bytes), the overflow-bucket pool down from
+ *   |                    |  the top (pool_committed buckets)
  *   +--------------------+ ghost_off
  *   | ghost fingerprints |  index_max_buckets x 4 x u32
  *   +--------------------+ data_off (page aligned)
@@ -44,17 +46,36 @@
  *                                retiring memory, read by readers entering
  *   320     8  memory            budget; log_lock
  *   328     8  committed         bytes committed in the file; log_lock
- *   336     8  index_buckets     buckets in use (power of two); log_lock
+ *   336     8  index_geom        linear-hashing state: level << 40 | split
+ *                                pointer; index_lock to change, atomic to read
  *   344     4  nseg_committed    segments [0, n) have been committed; log_lock
  *   348    12  free head/tail/n  free segments; log_lock
  *   360    24  small/main head, tail, count: the S3-FIFO queues; log_lock
  *   384    12  retire head/tail/n: evicted, waiting a grace period; log_lock
  *   396     4  cf_seg            copy-forward destination (segment + 1)
  *   400     4  ghost_mask        ghost table size - 1 (create)
+ *   404     4  holes             segments below nseg_committed punched out
+ *                                by a shrink (state UNUSED); log_lock
  *   408     8  seal_seq          order of sealed segments in the queues;
  *                                log_lock (lets a repair rebuild them)
+ *   416     8  index_committed   bytes of the index region committed;
+ *                                index_lock (and log_lock for committed)
+ *   424     8  items_approx      items, batched by writers (atomic add)
+ *   432     8  pool_free         free overflow buckets, a Treiber stack with
+ *                                an ABA tag; CAS by writers under a bucket
+ *                                lock
+ *   440     4  pool_committed    overflow buckets committed; index_lock
+ *   444     4  pool_nfree        free overflow buckets (atomic, approximate)
+ *   448    40  index_lock        robust mutex: index splits and merges
+ *   512    40  resize_lock       robust mutex: held for a whole resize
+ *   576    40  resize_*          target, from, start, phase, pid, reason of
+ *                                the resize in progress; resize_lock
+ *   640    56  ag_*              autogrow policy and pressure window;
+ *                                policy under resize_lock, window atomic
+ *   704   512  hist[16]          ring of the last resizes; resize_lock
  *
- * Readers never take log_lock: they read the index and the items only.
+ * Lock order: resize_lock -> index_lock -> log_lock -> a bucket lock
+ * (-> its buddy).  Readers never take log_lock: they read the index and the items only.
  *
  * INVARIANTS
  *   - Every offset and length read from the segment is bounds-checked
@@ -124,7 +145,7 @@ struct shmc__hdr {
 	/* 320: log state, all under log_lock */
 	uint64_t memory;
 	uint64_t committed;
-	uint64_t index_buckets;
+	uint64_t index_geom;
 	uint32_t nseg_committed;
 	uint32_t free_head, free_tail, free_count;
 	uint32_t small_head, small_tail, small_count;
@@ -132,7 +153,49 @@ struct shmc__hdr {
 	uint32_t retire_head, retire_tail, retire_count;
 	uint32_t cf_seg;
 	uint32_t ghost_mask;
+	uint32_t holes;
 	uint64_t seal_seq;
+	uint64_t index_committed;
+	int64_t items_approx;
+	uint64_t pool_free;      /* overflow-bucket free stack: tag<<32 | id+1 */
+	uint32_t pool_committed; /* overflow buckets committed (from the top) */
+	uint32_t pool_nfree;
+
+	/* 448: index_lock, serialises index splits and merges */
+	pthread_mutex_t index_lock;
+	uint8_t pad4[64 - sizeof(pthread_mutex_t)];
+
+	/* 512: resize_lock, held for a whole memory resize */
+	pthread_mutex_t resize_lock;
+	uint8_t pad5[64 - sizeof(pthread_mutex_t)];
+
+	/* 576: the resize in progress (resize_lock) */
+	uint64_t resize_target;
+	uint64_t resize_from;
+	uint64_t resize_started;
+	uint32_t resize_phase;
+	int32_t resize_pid;
+	uint32_t resize_reason;
+	uint32_t hist_next;
+	uint8_t pad6[24];
+
+	/* 640: autogrow policy (resize_lock to change) and its state */
+	uint64_t ag_step;      /* bytes to grow by; 0 = autogrow off */
+	uint64_t ag_ceiling;   /* never grow past this */
+	uint32_t ag_util_pct;  /* utilisation threshold */
+	uint32_t ag_window_s;  /* for this long */
+	uint32_t ag_ghost_pm;  /* and ghost hits per mille of sets above */
+	uint32_t ag_pad;
+	uint64_t ag_since;     /* unix s pressure began, 0 = none (atomic) */
+	uint64_t ag_last_sets, ag_last_ghosts; /* counters at ag_since */
+	uint8_t pad7[8];
+
+	/* 704: the last SHMC__HIST resizes, a ring (resize_lock) */
+	struct shmc__hist {
+		uint64_t time, from, to;
+		int32_t pid;
+		uint32_t reason;
+	} hist[16];
 };
 
 _Static_assert(offsetof(struct shmc__hdr, checksum) == SHMC__CHECKSUM_SPAN,
@@ -142,6 +205,14 @@ _Static_assert(offsetof(struct shmc__hdr, epoch) == 256, "layout");
 _Static_assert(offsetof(struct shmc__hdr, memory) == 320, "layout");
 _Static_assert(offsetof(struct shmc__hdr, cf_seg) == 396, "layout");
 _Static_assert(offsetof(struct shmc__hdr, seal_seq) == 408, "layout");
+_Static_assert(offsetof(struct shmc__hdr, index_lock) == 448, "layout");
+_Static_assert(offsetof(struct shmc__hdr, resize_lock) == 512, "layout");
+_Static_assert(offsetof(struct shmc__hdr, resize_target) == 576, "layout");
+_Static_assert(offsetof(struct shmc__hdr, ag_step) == 640, "layout");
+_Static_assert(offsetof(struct shmc__hdr, hist) == 704, "layout");
+#define SHMC__HIST 16
+#define SHMC__GEOM_LEVEL_SHIFT 40
+#define SHMC__GEOM_SPLIT_MASK ((1ull << SHMC__GEOM_LEVEL_SHIFT) - 1)
 _Static_assert(sizeof(struct shmc__hdr) <= SHMC__HDR_SIZE, "header page");
 
 /*
@@ -171,6 +242,7 @@ enum shmc__ctr {
  *                          reclaims it (holding mutex).
  *           lock_intent    bucket + 1 the owner is locking or holds, 0 when
  *                          none: lets a reclaimer release a dead owner's lock
+ *           lock_intent2   the same for a second (buddy) bucket
  *           open_seg       the owner's open log segment + 1 (log_lock)
  *           stall_since    ns timestamp set by a grace period that found this
  *                          slot holding it back; cleared by the next one
@@ -190,7 +262,8 @@ struct shmc__slot {
 	uint32_t open_seg;
 	uint32_t generation;
 	uint64_t stall_since;
-	uint8_t pad1[32];
+	uint32_t lock_intent2; /* a buddy bucket + 1 held with lock_intent */
+	uint8_t pad1[28];
 
 	pthread_mutex_t mutex;
 	uint8_t pad2[64 - sizeof(pthread_mutex_t)];

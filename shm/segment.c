@@ -128,12 +128,14 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
 		return SHMC_EBUDGET;
 	if (index_buckets > (1ull << 32))
 		return -EINVAL;
+	/* The index starts small and grows with the items (linear hashing,
+	 * lib/index.c); the reservation holds it at its largest. */
 	if (index_buckets == 0)
-		index_buckets = memory / 1024;
+		index_buckets = memory / 2048;
 	index_buckets = pow2_ceil(index_buckets < 256 ? 256 : index_buckets);
-	uint64_t index_max = pow2_ceil(max_memory / 1024);
-	if (index_max < index_buckets)
-		index_max = index_buckets;
+	uint64_t index_max = pow2_ceil(max_memory / 256);
+	if (index_max < 4 * index_buckets)
+		index_max = 4 * index_buckets;
 
 	g->memory = memory;
 	g->seg_size = seg_size;
@@ -148,8 +150,10 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
 	g->data_off = align_up(g->ghost_off + index_max *
 	                                          SHMC__GHOST_PER_BUCKET * 4,
 	                       SHMC__PAGE);
+	/* Committed from the start: the buckets in use and the ghosts. */
+	g->index_committed = index_buckets * SHMC__BUCKET_SIZE;
 	g->fixed_committed =
-	    g->index_off + index_buckets * SHMC__BUCKET_SIZE +
+	    g->index_off + g->index_committed +
 	    align_up(index_buckets * SHMC__GHOST_PER_BUCKET * 4, SHMC__PAGE);
 	/* The budget must hold the fixed parts and a few segments. */
 	if (memory < g->fixed_committed + 4ull * seg_size)
@@ -301,7 +305,9 @@ static void init_header(struct shmc__map *m, const char *name,
 	h->epoch = 1; /* 0 in a slot means "not reading" */
 	h->memory = g->memory;
 	h->committed = g->fixed_committed;
-	h->index_buckets = g->index_buckets;
+	h->index_geom = (uint64_t)__builtin_ctzll(g->index_buckets)
+	                << SHMC__GEOM_LEVEL_SHIFT;
+	h->index_committed = g->index_committed;
 	h->ghost_mask = (uint32_t)(g->index_buckets * SHMC__GHOST_PER_BUCKET - 1);
 }
 
@@ -340,17 +346,19 @@ int shmc__seg_create(const char *name, const struct shmc__geom *g,
 	/* Commit the fixed part: header, slots, the index and ghost table in
 	 * use.  ENOSPC here is the honest answer to a budget the file system
 	 * cannot hold. */
-	rc = shmc__seg_commit(m, 0, g->index_off +
-	                                g->index_buckets * SHMC__BUCKET_SIZE);
+	rc = shmc__seg_commit(m, 0, g->index_off + g->index_committed);
 	if (!rc)
 		rc = shmc__seg_commit(m, g->ghost_off,
 		                      g->fixed_committed -
-		                          (g->index_off +
-		                           g->index_buckets * SHMC__BUCKET_SIZE));
+		                          (g->index_off + g->index_committed));
 	if (rc)
 		goto fail_map;
 	init_header(m, name, g);
 	rc = shmc__mutex_init(&m->hdr->log_lock);
+	if (!rc)
+		rc = shmc__mutex_init(&m->hdr->index_lock);
+	if (!rc)
+		rc = shmc__mutex_init(&m->hdr->resize_lock);
 	for (uint32_t i = 0; !rc && i < g->max_readers; i++)
 		rc = shmc__mutex_init(&shmc__slot_at(m, i)->mutex);
 	if (rc)

@@ -62,6 +62,7 @@ struct shmc__geom {
 	uint32_t seg_size, max_readers, nseg_max, default_ttl;
 	uint64_t index_buckets, index_max_buckets;
 	uint64_t slots_off, index_off, ghost_off, data_off;
+	uint64_t index_committed;
 	uint64_t fixed_committed; /* header+slots+index+ghost in use */
 };
 
