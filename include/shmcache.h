@@ -122,6 +122,24 @@ enum shmc_numa {
 	SHMC_NUMA_LOCAL = 3,      /* prefer the creating thread's node */
 };
 
+/*
+ * Autogrow policy: grow by `step` bytes, never past `ceiling`, when the
+ * cache has been under pressure for `window_s` seconds: utilisation at or
+ * above `util_pct` percent *and* ghost hits (sets of keys evicted a short
+ * while ago) at or above `ghost_pm` per mille of sets, which shows that
+ * more memory would raise the hit ratio.  A scan of keys that never come
+ * back produces no ghost hits and so never grows the cache.
+ * step == 0 turns autogrow off.
+ */
+struct shmc_autogrow {
+	uint64_t step;
+	uint64_t ceiling;   /* 0 = the reservation */
+	uint32_t util_pct;  /* default 85 */
+	uint32_t window_s;  /* default 10 */
+	uint32_t ghost_pm;  /* default 20 (2% of sets) */
+	uint32_t reserved;
+};
+
 /* Options of shmc_create(); fill with shmc_create_opts_init() first. */
 struct shmc_create_opts {
 	uint64_t memory;        /* budget in bytes: everything committed
@@ -140,6 +158,7 @@ struct shmc_create_opts {
 	                         * from memory */
 	int numa;               /* enum shmc_numa */
 	int numa_node;          /* node for SHMC_NUMA_NODE */
+	struct shmc_autogrow autogrow; /* off by default */
 	uint64_t reserved[4];   /* zero */
 };
 
@@ -298,11 +317,87 @@ struct shmc_info {
 	uint32_t default_ttl;
 	uint64_t max_value;      /* largest value with a 1-byte key */
 	uint64_t created;        /* unix seconds */
+	uint64_t min_memory;     /* smallest budget shmc_resize accepts now */
+	uint64_t max_memory;     /* the reservation: largest budget possible */
 	uint64_t reserved[4];
 };
 
 /* Errors: -EINVAL c or info NULL. */
 SHMC_API int shmc_info(shmc_t *c, struct shmc_info *info);
+
+/* Progress of a resize, passed to its callback. */
+struct shmc_resize_progress {
+	uint64_t from;       /* budget when the resize began */
+	uint64_t to;         /* target budget */
+	uint64_t committed;  /* bytes committed in the file now */
+	uint32_t done;       /* 1 on the last call */
+	uint32_t reserved;
+};
+
+/* Why a resize happened (struct shmc_resize_record.reason). */
+enum shmc_resize_reason {
+	SHMC_RESIZE_MANUAL = 1,   /* shmc_resize() */
+	SHMC_RESIZE_AUTOGROW = 2, /* the autogrow policy */
+	SHMC_RESIZE_RESUMED = 3,  /* finishing one whose process died */
+};
+
+#define SHMC_RESIZE_TRY 0x1u  /* SHMC_EBUSY instead of waiting for another */
+
+/*
+ * Sets the memory budget to `memory` bytes while every process goes on
+ * working.  Growing commits the new memory (so ENOSPC shows now, not as a
+ * SIGBUS later) and is visible to every process at once.  Shrinking stops
+ * new commits, then evicts segments (keeping hot items where room allows)
+ * and gives them back to the system (the file's allocated blocks drop),
+ * a few at a time so writers are never held up for long.  The index
+ * follows: it shrinks when the cache shrinks.  progress (may be NULL) is
+ * called as the work goes on; returning non-zero from it stops the resize
+ * where it is (the budget is already the target; a later shmc_resize or
+ * shmc_open finishes it).  The resize is recorded in the history.
+ *
+ * Resize state lives in the segment under a robust lock: if the resizing
+ * process dies, the next shmc_open() or shmc_resize() finishes it.
+ *
+ * Errors: -EINVAL c NULL or flags unknown; SHMC_EBUDGET memory above the
+ * reservation (shmc_info().max_memory) or below the smallest workable
+ * budget (shmc_info().min_memory); SHMC_EBUSY another resize is running
+ * (with SHMC_RESIZE_TRY) or called inside a read section; -ENOSPC (or
+ * another -errno from fallocate) the system cannot give the memory: the
+ * cache is left as it was; SHMC_ESTALLED a stalled reader keeps memory
+ * from being freed: the shrink stays pending; -ECANCELED progress asked
+ * to stop.
+ */
+SHMC_API int shmc_resize(shmc_t *c, uint64_t memory, unsigned flags,
+                         int (*progress)(const struct shmc_resize_progress *p,
+                                         void *arg),
+                         void *arg);
+
+/*
+ * Sets the index to `buckets` 64-byte buckets (rounded to what linear
+ * hashing allows); the index also grows by itself with the items.
+ * Errors: -EINVAL; SHMC_EBUSY inside a read section.
+ */
+SHMC_API int shmc_resize_index(shmc_t *c, uint64_t buckets);
+
+/* One past resize, newest first from shmc_resize_history(). */
+struct shmc_resize_record {
+	uint64_t time;   /* unix seconds */
+	uint64_t from, to;
+	int32_t pid;
+	uint32_t reason; /* enum shmc_resize_reason */
+};
+
+/*
+ * Copies up to n of the most recent resizes (at most 16 are kept), newest
+ * first.  Returns how many were copied (>= 0).  Errors: -EINVAL.
+ */
+SHMC_API int shmc_resize_history(shmc_t *c, struct shmc_resize_record *out,
+                                 unsigned n);
+
+/* Sets / reads the autogrow policy.  Errors: -EINVAL (ceiling above the
+ * reservation, util_pct > 100). */
+SHMC_API int shmc_set_autogrow(shmc_t *c, const struct shmc_autogrow *ag);
+SHMC_API int shmc_get_autogrow(shmc_t *c, struct shmc_autogrow *ag);
 
 /* One reader slot in use, as reported by shmc_readers(). */
 struct shmc_reader {

@@ -186,8 +186,17 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 	if (rc)
 		return rc;
 	rc = handle_new(&m, out);
-	if (rc)
+	if (rc) {
 		shmc__seg_close(&m);
+		return rc;
+	}
+	if (opts->autogrow.step) {
+		rc = shmc_set_autogrow(*out, &opts->autogrow);
+		if (rc) {
+			shmc_close(*out);
+			shmc_destroy(name);
+		}
+	}
 	return rc;
 }
 
@@ -201,9 +210,13 @@ int shmc_open(const char *name, unsigned flags, shmc_t **out)
 	if (rc)
 		return rc;
 	rc = handle_new(&m, out);
-	if (rc)
+	if (rc) {
 		shmc__seg_close(&m);
-	return rc;
+		return rc;
+	}
+	/* A resize whose process died is finished by the next one in. */
+	shmc__resize_resume(*out);
+	return 0;
 }
 
 int shmc_close(shmc_t *c)
@@ -559,7 +572,7 @@ int shmc_stats(shmc_t *c, struct shmc_stats *st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	uint64_t sum[SHMC__C_COUNT] = {0};
-	int32_t pids[64];
+	int32_t *pids = calloc(c->max_readers, sizeof(*pids));
 	uint32_t npids = 0;
 	for (uint32_t i = 0; i < c->max_readers; i++) {
 		struct shmc__slot *s = shmc__slot_at(&c->map, i);
@@ -567,17 +580,20 @@ int shmc_stats(shmc_t *c, struct shmc_stats *st)
 			sum[k] += shmc__load(&s->ctr[k], __ATOMIC_RELAXED);
 		if (shmc__load(&s->state, __ATOMIC_ACQUIRE) != SHMC__SLOT_USED)
 			continue;
+		/* Count only the living: a dead thread's slot is reclaimed
+		 * here (a trylock, no system call when it is alive). */
+		if (shmc__slot_probe(&c->map, i, shmc__dead_slot, false, c) == 0)
+			continue;
 		st->readers++;
 		int32_t pid = s->pid;
 		bool seen = false;
 		for (uint32_t k = 0; k < npids && !seen; k++)
 			seen = pids[k] == pid;
-		if (!seen) {
-			if (npids < 64)
-				pids[npids++] = pid;
-			st->processes++;
-		}
+		if (!seen && pids)
+			pids[npids++] = pid;
 	}
+	st->processes = npids;
+	free(pids);
 	st->gets = sum[SHMC__C_GETS];
 	st->hits = sum[SHMC__C_HITS];
 	st->misses = sum[SHMC__C_MISSES];
@@ -601,7 +617,7 @@ int shmc_stats(shmc_t *c, struct shmc_stats *st)
 
 	struct shmc__hdr *h = c->map.hdr;
 	st->memory = shmc__load(&h->memory, __ATOMIC_RELAXED);
-	st->max_memory = h->data_off + c->data_size;
+	st->max_memory = h->max_memory;
 	st->committed_bytes = shmc__load(&h->committed, __ATOMIC_RELAXED);
 	st->index_buckets = shmc__geom_buckets(
 	    shmc__load(&h->index_geom, __ATOMIC_RELAXED));
@@ -634,6 +650,8 @@ int shmc_info(shmc_t *c, struct shmc_info *info)
 	                  sizeof(struct shmc__item) - 1;
 	info->max_value &= ~(uint64_t)7; /* the padded item must fit */
 	info->created = h->created;
+	info->min_memory = shmc__min_memory(c);
+	info->max_memory = h->max_memory;
 	return 0;
 }
 

@@ -103,6 +103,7 @@ struct shmc__thr {
 	uint32_t slot;
 	uint32_t depth;      /* read-section nesting */
 	int32_t items_local; /* not yet added to hdr->items_approx */
+	bool evicted;        /* this call evicted: autogrow may look */
 	uint64_t fork_gen;
 	pid_t tid;
 	struct cds_list_head node;
@@ -221,6 +222,16 @@ static inline struct shmc__seghdr *shmc__seg(struct shmc *c, uint32_t id)
 	return (struct shmc__seghdr *)(c->data + ((uint64_t)id << c->seg_shift));
 }
 
+/* Whether segment id is punched out (a hole).  A system call: only for
+ * the rare paths (commit, repair, check); never touches the hole. */
+static inline bool shmc__seg_is_hole(struct shmc *c, uint32_t id)
+{
+	return !shmc__seg_has_data(&c->map,
+	                           c->map.hdr->data_off +
+	                               ((uint64_t)id << c->seg_shift),
+	                           c->seg_size);
+}
+
 static inline uint64_t shmc__item_size(size_t klen, size_t vlen)
 {
 	return (sizeof(struct shmc__item) + klen + vlen + 7u) & ~(uint64_t)7u;
@@ -298,6 +309,13 @@ void shmc__log_seal_open(struct shmc *c, uint32_t slot);
 int shmc__log_lock(struct shmc *c);
 void shmc__log_unlock(struct shmc *c);
 int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes);
+int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max);
+int shmc__log_grow_step(struct shmc *c, unsigned max);
+
+/* resize.c */
+void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t);
+void shmc__resize_resume(struct shmc *c);
+uint64_t shmc__min_memory(struct shmc *c);
 void shmc__ghost_put(struct shmc *c, uint64_t h);
 bool shmc__ghost_hit(struct shmc *c, uint64_t h);
 

@@ -196,6 +196,10 @@ static void log_repair(struct shmc *c)
 		h->cf_seg = 0;
 	for (uint32_t id = 0; id < n; id++) {
 		struct shmc__seghdr *sh = shmc__seg(c, id);
+		if (shmc__seg_is_hole(c, id)) {
+			holes++;
+			continue;
+		}
 		uint32_t owner = sh->owner;
 		switch (sh->state) {
 		case SHMC__SEG_OPEN:
@@ -227,9 +231,9 @@ static void log_repair(struct shmc *c)
 			make_free(c, id);
 			break;
 		case SHMC__SEG_UNUSED:
-			/* A hole (or a commit that died before its state
-			 * was written): punch again so the file's blocks
-			 * match what is counted. */
+			/* A commit that died before its state was written,
+			 * or a punch cut short: make it a whole hole, so
+			 * the file's blocks match what is counted. */
 			holes++;
 			shmc__seg_punch(&c->map,
 			                h->data_off +
@@ -424,6 +428,7 @@ static int evict_one(struct shmc *c, struct shmc__thr *t)
 	sh->retire_epoch = shmc__epoch_bump(&c->map);
 	list_push(c, HDR_LIST(h, retire), v);
 	shmc__ctr_add(t, SHMC__C_SEGS_EVICTED, 1);
+	t->evicted = true;
 	return 0;
 }
 
@@ -464,7 +469,7 @@ static uint32_t next_uncommitted(struct shmc *c)
 	struct shmc__hdr *h = c->map.hdr;
 	if (h->holes)
 		for (uint32_t id = 0; id < h->nseg_committed; id++)
-			if (shmc__seg(c, id)->state == SHMC__SEG_UNUSED)
+			if (shmc__seg_is_hole(c, id))
 				return id;
 	return h->nseg_committed;
 }
@@ -570,37 +575,74 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 	if (c->map.hdr->retire_count)
 		reclaim_retired(c, t, false);
 	shmc__log_unlock(c);
+	if (t->evicted) {
+		t->evicted = false;
+		shmc__autogrow_check(c, t);
+	}
 	return rc;
 }
 
-/*
- * log_lock held.  Gives data segments back to the system until `bytes`
- * more can be committed within the budget: free segments first, then
- * evicted ones (hot items copied forward where room allows).
- */
+/* log_lock held.  Gives one data segment back to the system: a free one
+ * if there is one, else one made free by eviction (hot items copied
+ * forward where room allows). */
+static int release_one(struct shmc *c, struct shmc__thr *t)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t id;
+	int rc;
+	if (h->free_count > 0) {
+		id = list_pop(c, HDR_LIST(h, free));
+		if (id == UINT32_MAX)
+			return 0;
+	} else if (get_segment(c, t, true, &id) != 0) {
+		/* the copy-forward reserve is used up too: evict into it */
+		if (h->retire_count)
+			return reclaim_retired(c, t, true);
+		return evict_one(c, t);
+	}
+	rc = punch_one(c, id);
+	return rc;
+}
+
+/* log_lock held.  Gives segments back until `bytes` more fit the budget. */
 int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	while (h->committed + bytes > h->memory) {
-		uint32_t id;
-		int rc;
-		if (h->free_count > 0) {
-			id = list_pop(c, HDR_LIST(h, free));
-			if (id == UINT32_MAX)
-				continue;
-		} else if ((rc = get_segment(c, t, true, &id)) != 0) {
-			/* the reserve is gone too: evict into it */
-			if (h->retire_count)
-				rc = reclaim_retired(c, t, true);
-			else
-				rc = evict_one(c, t);
-			if (rc)
-				return rc;
-			continue;
-		}
-		rc = punch_one(c, id);
+		int rc = release_one(c, t);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+/* log_lock held.  At most `max` steps towards committed <= memory.
+ * 0 when there, 1 when there is more to do, or an error. */
+int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	for (unsigned n = 0; n < max; n++) {
+		if (h->committed <= h->memory)
+			return 0;
+		int rc = release_one(c, t);
+		if (rc)
+			return rc;
+	}
+	return h->committed > h->memory;
+}
+
+/* log_lock held.  Commits up to `max` segments towards the budget.
+ * 0 when no more fit, 1 when there is more to do, or -errno (ENOSPC). */
+int shmc__log_grow_step(struct shmc *c, unsigned max)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	for (unsigned n = 0; n < max; n++) {
+		if (h->committed + c->seg_size > h->memory ||
+		    (!h->holes && h->nseg_committed >= c->nseg_max))
+			return 0;
+		int rc = commit_one(c);
+		if (rc)
+			return rc;
+	}
+	return 1;
 }

@@ -70,6 +70,7 @@
  *   512    40  resize_lock       robust mutex: held for a whole resize
  *   576    40  resize_*          target, from, start, phase, pid, reason of
  *                                the resize in progress; resize_lock
+ *   616     8  max_memory        the largest budget (create)
  *   640    56  ag_*              autogrow policy and pressure window;
  *                                policy under resize_lock, window atomic
  *   704   512  hist[16]          ring of the last resizes; resize_lock
@@ -177,7 +178,8 @@ struct shmc__hdr {
 	int32_t resize_pid;
 	uint32_t resize_reason;
 	uint32_t hist_next;
-	uint8_t pad6[24];
+	uint64_t max_memory;   /* largest budget (create; read-only after) */
+	uint8_t pad6[16];
 
 	/* 640: autogrow policy (resize_lock to change) and its state */
 	uint64_t ag_step;      /* bytes to grow by; 0 = autogrow off */
@@ -185,7 +187,7 @@ struct shmc__hdr {
 	uint32_t ag_util_pct;  /* utilisation threshold */
 	uint32_t ag_window_s;  /* for this long */
 	uint32_t ag_ghost_pm;  /* and ghost hits per mille of sets above */
-	uint32_t ag_pad;
+	uint32_t ag_checked;   /* unix s of the last check (atomic) */
 	uint64_t ag_since;     /* unix s pressure began, 0 = none (atomic) */
 	uint64_t ag_last_sets, ag_last_ghosts; /* counters at ag_since */
 	uint8_t pad7[8];

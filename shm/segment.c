@@ -273,6 +273,14 @@ int shmc__seg_punch(struct shmc__map *m, uint64_t off, uint64_t len)
 	}
 }
 
+bool shmc__seg_has_data(struct shmc__map *m, uint64_t off, uint64_t len)
+{
+	/* Asked of the file system, never through the mapping: on tmpfs a
+	 * read fault on a hole of a shared mapping allocates a page. */
+	off_t d = lseek(m->fd, (off_t)off, SEEK_DATA);
+	return d >= 0 && (uint64_t)d < off + len;
+}
+
 uint64_t shmc__seg_allocated(struct shmc__map *m)
 {
 	struct stat st;
@@ -304,6 +312,7 @@ static void init_header(struct shmc__map *m, const char *name,
 
 	h->epoch = 1; /* 0 in a slot means "not reading" */
 	h->memory = g->memory;
+	h->max_memory = g->fixed_committed + (uint64_t)g->nseg_max * g->seg_size;
 	h->committed = g->fixed_committed;
 	h->index_geom = (uint64_t)__builtin_ctzll(g->index_buckets)
 	                << SHMC__GEOM_LEVEL_SHIFT;

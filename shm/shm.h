@@ -79,6 +79,8 @@ void shmc__seg_close(struct shmc__map *m);
 int shmc__seg_commit(struct shmc__map *m, uint64_t off, uint64_t len);
 int shmc__seg_punch(struct shmc__map *m, uint64_t off, uint64_t len);
 uint64_t shmc__seg_allocated(struct shmc__map *m);
+/* Whether any byte of [off, off+len) is allocated in the file. */
+bool shmc__seg_has_data(struct shmc__map *m, uint64_t off, uint64_t len);
 
 /*
  * Checks a header image of len bytes against the file it came from.

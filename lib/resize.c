@@ -1,0 +1,357 @@
+/*
+ * resize.c - live resize of the memory budget, its history, and autogrow.
+ *
+ * WHAT
+ * The file is a sparse reservation mapped whole by every process, so a
+ * resize never remaps and never moves data.  Growing raises the budget in
+ * the header and commits the new segments with fallocate(), a batch at a
+ * time under log_lock; every process sees the new budget at its next
+ * segment allocation.  If the system cannot give the memory (ENOSPC), the
+ * batches already committed are given back and the budget restored: the
+ * cache is as it was.  Shrinking lowers the budget first (no new commits),
+ * then gives segments back a few at a time, each under a short hold of
+ * log_lock: free ones first, then evicted ones, whose hot items are copied
+ * forward into what stays, exactly as normal eviction does.  Punching them
+ * out (FALLOC_FL_PUNCH_HOLE) returns the memory to the system.  The index
+ * then merges buckets down if the cache now holds far fewer items.
+ *
+ * CRASH SAFETY
+ * resize_lock is a robust mutex held for the whole resize; target, origin,
+ * phase and pid live in the header beside it.  If the resizing process
+ * dies, the next one to lock it gets EOWNERDEAD and finishes the recorded
+ * target (shmc_open() does this for a pending resize, and so does any
+ * later shmc_resize(), which then goes on to its own target).  Each step
+ * of the work is itself crash safe: it is ordinary segment commit,
+ * eviction or punching under log_lock (see log.c).
+ *
+ * AUTOGROW
+ * A writer that had to evict checks, at most once a second, whether the
+ * cache has been under pressure for the policy's window: utilisation at
+ * the threshold and ghost hits (keys evicted from the small queue coming
+ * back) at the given share of sets.  If so, it grows the budget by a step,
+ * up to the ceiling, and records it.  The check takes resize_lock with a
+ * trylock, so it never waits on a resize in progress.
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define STEP_SEGMENTS 16u /* segments per hold of log_lock */
+
+enum { PHASE_NONE = 0, PHASE_GROW = 1, PHASE_SHRINK = 2 };
+
+uint64_t shmc__min_memory(struct shmc *c)
+{
+	uint32_t open = 0;
+	for (uint32_t i = 0; i < c->max_readers; i++)
+		open += shmc__load(&shmc__slot_at(&c->map, i)->open_seg,
+		                   __ATOMIC_RELAXED) != 0;
+	/* The fixed parts, every open segment, the copy-forward segment and
+	 * its reserve, and room for the queues to turn over. */
+	return shmc__fixed_committed(c) +
+	       (uint64_t)(open + SHMC__CF_RESERVE + 1 + 6) * c->seg_size;
+}
+
+static uint64_t sum_ctr(struct shmc *c, enum shmc__ctr k)
+{
+	uint64_t s = 0;
+	for (uint32_t i = 0; i < c->max_readers; i++)
+		s += shmc__load(&shmc__slot_at(&c->map, i)->ctr[k],
+		                __ATOMIC_RELAXED);
+	return s;
+}
+
+static void record(struct shmc *c, uint64_t from, uint64_t to,
+                   uint32_t reason)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	struct shmc__hist *r = &h->hist[h->hist_next % SHMC__HIST];
+	r->time = shmc__now(c);
+	r->from = from;
+	r->to = to;
+	r->pid = (int32_t)getpid();
+	r->reason = reason;
+	h->hist_next++;
+}
+
+static int report(struct shmc *c, uint64_t from, uint64_t to, uint32_t done,
+                  int (*fn)(const struct shmc_resize_progress *, void *),
+                  void *arg)
+{
+	if (!fn)
+		return 0;
+	struct shmc_resize_progress p = {
+	    .from = from,
+	    .to = to,
+	    .committed = shmc__load(&c->map.hdr->committed, __ATOMIC_RELAXED),
+	    .done = done,
+	};
+	return fn(&p, arg) ? -ECANCELED : 0;
+}
+
+/* Gives segments back until committed <= the budget, in short holds. */
+static int shrink_to_budget(struct shmc *c, struct shmc__thr *t,
+                            uint64_t from, uint64_t to,
+                            int (*fn)(const struct shmc_resize_progress *,
+                                      void *),
+                            void *arg)
+{
+	for (;;) {
+		shmc__log_lock(c);
+		int rc = shmc__log_shrink_step(c, t, STEP_SEGMENTS);
+		shmc__log_unlock(c);
+		if (rc <= 0)
+			return rc;
+		rc = report(c, from, to, 0, fn, arg);
+		if (rc)
+			return rc;
+	}
+}
+
+/* The index size this budget and item count call for. */
+static void index_follow(struct shmc *c, struct shmc__thr *t)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	int64_t items = shmc__load(&h->items_approx, __ATOMIC_RELAXED);
+	uint64_t want = items > 0 ? (uint64_t)items / SHMC__IX_LOAD : 0;
+	uint64_t floor = h->memory / 2048;
+	if (want < floor)
+		want = floor;
+	if (want < 256)
+		want = 256;
+	/* Only shrink when clearly oversized: merging is not free. */
+	if (shmc__geom_buckets(h->index_geom) > 2 * want)
+		shmc__ix_resize(c, t, want);
+}
+
+/* resize_lock held. */
+static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
+                     uint32_t reason,
+                     int (*fn)(const struct shmc_resize_progress *, void *),
+                     void *arg)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t from = shmc__load(&h->memory, __ATOMIC_RELAXED);
+	h->resize_target = to;
+	h->resize_from = from;
+	h->resize_started = shmc__now(c);
+	h->resize_pid = (int32_t)getpid();
+	h->resize_reason = reason;
+	h->resize_phase = to >= from ? PHASE_GROW : PHASE_SHRINK;
+	int rc = 0;
+	if (to >= from) {
+		shmc__log_lock(c);
+		/* Visible to every process's next segment allocation. */
+		shmc__store(&h->memory, to, __ATOMIC_RELAXED);
+		shmc__log_unlock(c);
+		for (;;) {
+			shmc__log_lock(c);
+			rc = shmc__log_grow_step(c, STEP_SEGMENTS);
+			shmc__log_unlock(c);
+			if (rc <= 0)
+				break;
+			if ((rc = report(c, from, to, 0, fn, arg)) != 0)
+				break;
+		}
+		if (rc < 0 && rc != -ECANCELED) {
+			/* The system said no: put everything back. */
+			shmc__log_lock(c);
+			shmc__store(&h->memory, from, __ATOMIC_RELAXED);
+			shmc__log_unlock(c);
+			int rc2 = shrink_to_budget(c, t, from, from, NULL, NULL);
+			if (rc2 == 0)
+				h->resize_phase = PHASE_NONE;
+			return rc;
+		}
+	} else {
+		shmc__log_lock(c);
+		shmc__store(&h->memory, to, __ATOMIC_RELAXED);
+		shmc__log_unlock(c);
+		rc = shrink_to_budget(c, t, from, to, fn, arg);
+		if (rc == 0)
+			index_follow(c, t);
+	}
+	if (rc == 0 || rc == -ECANCELED) {
+		if (from != to && (h->resize_phase == PHASE_GROW || rc == 0))
+			record(c, from, to, reason);
+		if (rc == 0 || h->resize_phase == PHASE_GROW)
+			h->resize_phase = PHASE_NONE;
+	}
+	if (rc == 0)
+		report(c, from, to, 1, fn, arg);
+	return rc;
+}
+
+/* Locks resize_lock; on a dead holder, finishes its resize first. */
+static int resize_lock(struct shmc *c, struct shmc__thr *t, bool try)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	int rc = try ? pthread_mutex_trylock(&h->resize_lock)
+	             : pthread_mutex_lock(&h->resize_lock);
+	if (rc == EBUSY)
+		return SHMC_EBUSY;
+	if (rc == EOWNERDEAD) {
+		pthread_mutex_consistent(&h->resize_lock);
+		rc = 0;
+	}
+	if (rc)
+		return -rc;
+	if (h->resize_phase != PHASE_NONE) {
+		uint64_t to = h->resize_target;
+		if (to <= h->max_memory && to >= shmc__fixed_committed(c))
+			do_resize(c, t, to, SHMC_RESIZE_RESUMED, NULL, NULL);
+		else
+			h->resize_phase = PHASE_NONE;
+	}
+	return 0;
+}
+
+void shmc__resize_resume(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	if (shmc__load(&h->resize_phase, __ATOMIC_RELAXED) == PHASE_NONE)
+		return;
+	int err = 0;
+	struct shmc__thr *t = shmc__thr_get(c, &err);
+	if (t && resize_lock(c, t, true) == 0)
+		pthread_mutex_unlock(&h->resize_lock);
+}
+
+int shmc_resize(shmc_t *c, uint64_t memory, unsigned flags,
+                int (*progress)(const struct shmc_resize_progress *p,
+                                void *arg),
+                void *arg)
+{
+	if (!c || (flags & ~SHMC_RESIZE_TRY))
+		return -EINVAL;
+	int rc = 0;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	if (t->depth)
+		return SHMC_EBUSY;
+	struct shmc__hdr *h = c->map.hdr;
+	if (memory > h->max_memory)
+		return SHMC_EBUDGET;
+	rc = resize_lock(c, t, flags & SHMC_RESIZE_TRY);
+	if (rc)
+		return rc;
+	if (memory < shmc__min_memory(c))
+		rc = SHMC_EBUDGET;
+	else
+		rc = do_resize(c, t, memory, SHMC_RESIZE_MANUAL, progress, arg);
+	pthread_mutex_unlock(&h->resize_lock);
+	return rc;
+}
+
+int shmc_resize_index(shmc_t *c, uint64_t buckets)
+{
+	if (!c || buckets == 0)
+		return -EINVAL;
+	int rc = 0;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	if (t->depth)
+		return SHMC_EBUSY;
+	return shmc__ix_resize(c, t, buckets);
+}
+
+int shmc_resize_history(shmc_t *c, struct shmc_resize_record *out,
+                        unsigned n)
+{
+	if (!c || (!out && n))
+		return -EINVAL;
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t next = shmc__load(&h->hist_next, __ATOMIC_ACQUIRE);
+	unsigned have = next < SHMC__HIST ? next : SHMC__HIST;
+	unsigned k = 0;
+	for (; k < n && k < have; k++) {
+		const struct shmc__hist *r = &h->hist[(next - 1 - k) % SHMC__HIST];
+		out[k] = (struct shmc_resize_record){
+		    .time = r->time,
+		    .from = r->from,
+		    .to = r->to,
+		    .pid = r->pid,
+		    .reason = r->reason,
+		};
+	}
+	return (int)k;
+}
+
+int shmc_set_autogrow(shmc_t *c, const struct shmc_autogrow *ag)
+{
+	if (!c || !ag || ag->util_pct > 100)
+		return -EINVAL;
+	struct shmc__hdr *h = c->map.hdr;
+	if (ag->ceiling > h->max_memory)
+		return -EINVAL;
+	int rc = 0;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	rc = resize_lock(c, t, false);
+	if (rc)
+		return rc;
+	h->ag_ceiling = ag->ceiling ? ag->ceiling : h->max_memory;
+	h->ag_util_pct = ag->util_pct ? ag->util_pct : 85;
+	h->ag_window_s = ag->window_s ? ag->window_s : 10;
+	h->ag_ghost_pm = ag->ghost_pm ? ag->ghost_pm : 20;
+	h->ag_since = 0;
+	shmc__store(&h->ag_step, ag->step, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->resize_lock);
+	return 0;
+}
+
+int shmc_get_autogrow(shmc_t *c, struct shmc_autogrow *ag)
+{
+	if (!c || !ag)
+		return -EINVAL;
+	struct shmc__hdr *h = c->map.hdr;
+	*ag = (struct shmc_autogrow){
+	    .step = h->ag_step,
+	    .ceiling = h->ag_ceiling,
+	    .util_pct = h->ag_util_pct,
+	    .window_s = h->ag_window_s,
+	    .ghost_pm = h->ag_ghost_pm,
+	};
+	return 0;
+}
+
+void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	if (!shmc__load(&h->ag_step, __ATOMIC_ACQUIRE))
+		return;
+	uint32_t now = shmc__now(c);
+	/* At most one look a second, by whoever gets there first. */
+	uint32_t last = shmc__load(&h->ag_checked, __ATOMIC_RELAXED);
+	if (last == now || uatomic_cmpxchg(&h->ag_checked, last, now) != last)
+		return;
+	if (pthread_mutex_trylock(&h->resize_lock) != 0)
+		return; /* a resize is running, or its owner died: not here */
+	uint64_t mem = h->memory, free_b =
+	    (uint64_t)(h->free_count + h->retire_count) * c->seg_size;
+	uint64_t used = h->committed > free_b ? h->committed - free_b : 0;
+	uint64_t sets = sum_ctr(c, SHMC__C_SETS) + sum_ctr(c, SHMC__C_ADDS);
+	uint64_t ghosts = sum_ctr(c, SHMC__C_GHOST_HITS);
+	if (used * 100 < mem * h->ag_util_pct || mem >= h->ag_ceiling) {
+		h->ag_since = 0;
+	} else if (!h->ag_since || now - h->ag_since > 4 * h->ag_window_s) {
+		h->ag_since = now; /* pressure starts (or restarts) here */
+		h->ag_last_sets = sets;
+		h->ag_last_ghosts = ghosts;
+	} else if (now - h->ag_since >= h->ag_window_s) {
+		uint64_t ds = sets - h->ag_last_sets;
+		uint64_t dg = ghosts - h->ag_last_ghosts;
+		if (ds && dg * 1000 >= (uint64_t)h->ag_ghost_pm * ds) {
+			uint64_t to = mem + h->ag_step;
+			if (to > h->ag_ceiling)
+				to = h->ag_ceiling;
+			do_resize(c, t, to, SHMC_RESIZE_AUTOGROW, NULL, NULL);
+		}
+		h->ag_since = 0;
+	}
+	pthread_mutex_unlock(&h->resize_lock);
+}
