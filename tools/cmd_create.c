@@ -1,0 +1,212 @@
+/*
+ * cmd_create.c - `shmcache create NAME --memory SIZE [options]`.
+ *
+ * Every option is parsed and checked before shmc_create() is called, so a
+ * bad argument leaves nothing behind.  --group is applied after the cache
+ * exists (chown of its file); if that fails the new cache is destroyed
+ * again, so the command either fully succeeds or changes nothing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+static void help(void)
+{
+	printf("Usage: shmcache create NAME --memory SIZE [OPTIONS]\n\n"
+	       "Creates the cache NAME (file $SHMCACHE_DIR/shmcache.NAME).\n\n"
+	       "  --memory SIZE        memory budget, e.g. 512M or 1G (required)\n"
+	       "  --max-memory SIZE    reservation: largest budget a resize may "
+	       "reach\n"
+	       "  --segment-size SIZE  log segment size, a power of two from "
+	       "64K to 64M\n"
+	       "  --default-ttl SECS   TTL of items stored without one (0 = "
+	       "none)\n"
+	       "  --mode MODE          file mode in octal (default 0600)\n"
+	       "  --group GROUP        group of the file (name or number)\n"
+	       "  --numa POLICY        interleave, node=N or local\n"
+	       "  --max-readers N      reader slots (threads attached at once)\n"
+	       "  -h, --help           this help\n\n"
+	       "Sizes take K, M, G, T suffixes (powers of 1024).\n");
+}
+
+static int parse_group(const char *s, gid_t *gid)
+{
+	uint64_t v;
+	if (tool_parse_u64(s, UINT32_MAX - 1, &v) == 0) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int rc = getgrnam_r(s, &gr, buf, sizeof(buf), &res);
+	if (rc)
+		return -rc;
+	if (!res)
+		return -ENOENT;
+	*gid = gr.gr_gid;
+	return 0;
+}
+
+static int parse_numa(const char *s, struct shmc_create_opts *o)
+{
+	if (!strcmp(s, "interleave")) {
+		o->numa = SHMC_NUMA_INTERLEAVE;
+	} else if (!strcmp(s, "local")) {
+		o->numa = SHMC_NUMA_LOCAL;
+	} else if (!strcmp(s, "default")) {
+		o->numa = SHMC_NUMA_DEFAULT;
+	} else if (!strncmp(s, "node=", 5)) {
+		uint64_t n;
+		int rc = tool_parse_u64(s + 5, 4095, &n);
+		if (rc)
+			return rc;
+		o->numa = SHMC_NUMA_NODE;
+		o->numa_node = (int)n;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cmd_create(int argc, char **argv)
+{
+	enum { O_MEM = 256, O_MAXMEM, O_SEG, O_TTL, O_MODE, O_GROUP, O_NUMA,
+	       O_READERS };
+	static const struct option lo[] = {
+	    {"memory", required_argument, NULL, O_MEM},
+	    {"max-memory", required_argument, NULL, O_MAXMEM},
+	    {"segment-size", required_argument, NULL, O_SEG},
+	    {"default-ttl", required_argument, NULL, O_TTL},
+	    {"mode", required_argument, NULL, O_MODE},
+	    {"group", required_argument, NULL, O_GROUP},
+	    {"numa", required_argument, NULL, O_NUMA},
+	    {"max-readers", required_argument, NULL, O_READERS},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	struct shmc_create_opts o;
+	shmc_create_opts_init(&o);
+	bool have_mem = false, have_group = false;
+	gid_t gid = 0;
+	uint64_t v;
+	int ch, rc;
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			help();
+			return TOOL_EXIT_OK;
+		case O_MEM:
+			if ((rc = tool_opt_size("--memory", optarg, &o.memory)))
+				return rc;
+			have_mem = true;
+			break;
+		case O_MAXMEM:
+			if ((rc = tool_opt_size("--max-memory", optarg,
+			                        &o.max_memory)))
+				return rc;
+			break;
+		case O_SEG:
+			if ((rc = tool_opt_size("--segment-size", optarg, &v)))
+				return rc;
+			if (v < SHMC_SEGMENT_MIN || v > SHMC_SEGMENT_MAX ||
+			    (v & (v - 1))) {
+				tool_fail(-EINVAL,
+				          "--segment-size: %s is not a power of "
+				          "two from 64K to 64M",
+				          optarg);
+				return tool_usage_error();
+			}
+			o.segment_size = (uint32_t)v;
+			break;
+		case O_TTL:
+			if ((rc = tool_opt_u64("--default-ttl", optarg,
+			                       10ull * 366 * 86400, &v)))
+				return rc;
+			o.default_ttl = (uint32_t)v;
+			break;
+		case O_MODE: {
+			char *end = NULL;
+			errno = 0;
+			unsigned long m = strtoul(optarg, &end, 8);
+			if (!*optarg || *end || errno || m > 07777 ||
+			    *optarg == '-' || *optarg == '+') {
+				tool_fail(-EINVAL, "--mode: bad octal mode '%s'",
+				          optarg);
+				return tool_usage_error();
+			}
+			o.mode = (uint32_t)m;
+			break;
+		}
+		case O_GROUP:
+			rc = parse_group(optarg, &gid);
+			if (rc) {
+				tool_fail(rc, "--group: unknown group '%s'",
+				          optarg);
+				return tool_usage_error();
+			}
+			have_group = true;
+			break;
+		case O_NUMA:
+			if (parse_numa(optarg, &o)) {
+				tool_fail(-EINVAL,
+				          "--numa: '%s' is not interleave, "
+				          "node=N or local",
+				          optarg);
+				return tool_usage_error();
+			}
+			break;
+		case O_READERS:
+			if ((rc = tool_opt_u64("--max-readers", optarg, 32767,
+			                       &v)))
+				return rc;
+			o.max_readers = (uint32_t)v;
+			break;
+		default:
+			return tool_usage_error();
+		}
+	}
+	if (optind != argc - 1) {
+		tool_msg(optind >= argc ? "missing NAME" : "too many arguments");
+		return tool_usage_error();
+	}
+	const char *name = argv[optind];
+	if (tool_check_name(name))
+		return TOOL_EXIT_USAGE;
+	if (!have_mem) {
+		tool_msg("--memory SIZE is required");
+		return tool_usage_error();
+	}
+	shmc_t *c = NULL;
+	rc = shmc_create(name, &o, &c);
+	if (rc == SHMC_EBUDGET) {
+		tool_fail(rc, "create %s: --memory must hold the index and "
+		              "slots plus 4 segments, and not exceed "
+		              "--max-memory",
+		          name);
+		return TOOL_EXIT_FAIL;
+	}
+	if (rc) {
+		tool_fail(rc, "create %s%s", name,
+		          rc == -EEXIST ? ": cache already exists" : "");
+		return TOOL_EXIT_FAIL;
+	}
+	if (have_group) {
+		struct shmc_info info;
+		rc = shmc_info(c, &info);
+		if (!rc && chown(info.path, (uid_t)-1, gid) != 0)
+			rc = -errno;
+		if (rc) {
+			tool_fail(rc, "create %s: setting group %u", name,
+			          (unsigned)gid);
+			shmc_close(c);
+			shmc_destroy(name);
+			return TOOL_EXIT_FAIL;
+		}
+	}
+	shmc_close(c);
+	return TOOL_EXIT_OK;
+}

@@ -1,0 +1,53 @@
+/*
+ * cmd_del.c - `shmcache del NAME KEY`: removes KEY; exit 1 if it was not
+ * there (so scripts can tell), with a message.
+ */
+#include <getopt.h>
+#include <string.h>
+
+#include "tool.h"
+
+static void help(void)
+{
+	printf("Usage: shmcache del NAME KEY\n\n"
+	       "Removes KEY.  Exit status 1 if it was not there.\n\n"
+	       "  -h, --help  this help\n");
+}
+
+int cmd_del(int argc, char **argv)
+{
+	static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
+	                                   {NULL, 0, NULL, 0}};
+	int ch, rc;
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (ch == 'h') {
+			help();
+			return TOOL_EXIT_OK;
+		}
+		return tool_usage_error();
+	}
+	if (argc - optind != 2) {
+		tool_msg(argc - optind < 2 ? "missing NAME or KEY"
+		                           : "too many arguments");
+		return tool_usage_error();
+	}
+	const char *name = argv[optind], *key = argv[optind + 1];
+	size_t klen = strlen(key);
+	if (klen == 0 || klen > SHMC_KEY_MAX) {
+		tool_fail(SHMC_EKEYLEN, "key of %zu bytes", klen);
+		return tool_usage_error();
+	}
+	shmc_t *c = NULL;
+	if ((rc = tool_open(name, &c)))
+		return rc == SHMC_ENAME ? TOOL_EXIT_USAGE : TOOL_EXIT_FAIL;
+	rc = shmc_del(c, key, klen);
+	shmc_close(c);
+	if (rc == SHMC_ENOTFOUND) {
+		fprintf(stderr, "shmcache: del: ");
+		tool_write_escaped(stderr, key, klen);
+		fprintf(stderr, ": %s\n", shmc_strerror(rc));
+	} else if (rc) {
+		tool_fail(rc, "del in %s", name);
+	}
+	return rc ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
+}

@@ -1,0 +1,112 @@
+/*
+ * cmd_set.c - `shmcache set NAME KEY [VALUE | -] [--ttl SECS] [--flags N]`.
+ *
+ * The value is the argument, or stdin read to its end (binary-safe) when
+ * it is "-" or absent.  The whole value is read before the cache is
+ * opened, so a failed read stores nothing.  --ttl 0 stores an item that
+ * never expires; without --ttl the cache's default TTL applies.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+static void help(void)
+{
+	printf("Usage: shmcache set NAME KEY [VALUE | -] [--ttl SECS] "
+	       "[--flags N]\n\n"
+	       "Stores VALUE under KEY; with '-' or no VALUE, reads it from "
+	       "stdin.\n\n"
+	       "  --ttl SECS  expire after SECS seconds (0 = never; default: "
+	       "the cache's)\n"
+	       "  --flags N   32 opaque bits returned by get --json\n"
+	       "  --add       store only if KEY is absent\n"
+	       "  -h, --help  this help\n");
+}
+
+int cmd_set(int argc, char **argv)
+{
+	enum { O_TTL = 256, O_FLAGS, O_ADD };
+	static const struct option lo[] = {
+	    {"ttl", required_argument, NULL, O_TTL},
+	    {"flags", required_argument, NULL, O_FLAGS},
+	    {"add", no_argument, NULL, O_ADD},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	uint32_t ttl = SHMC_TTL_DEFAULT, flags = 0;
+	bool add = false;
+	uint64_t v;
+	int ch, rc;
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (ch) {
+		case O_TTL:
+			if ((rc = tool_opt_u64("--ttl", optarg,
+			                       10ull * 365 * 86400, &v)))
+				return rc;
+			ttl = (uint32_t)v;
+			break;
+		case O_FLAGS:
+			if ((rc = tool_opt_u64("--flags", optarg, UINT32_MAX,
+			                       &v)))
+				return rc;
+			flags = (uint32_t)v;
+			break;
+		case O_ADD:
+			add = true;
+			break;
+		case 'h':
+			help();
+			return TOOL_EXIT_OK;
+		default:
+			return tool_usage_error();
+		}
+	}
+	int npos = argc - optind;
+	if (npos < 2 || npos > 3) {
+		tool_msg(npos < 2 ? "missing NAME or KEY" : "too many arguments");
+		return tool_usage_error();
+	}
+	const char *name = argv[optind], *key = argv[optind + 1];
+	size_t klen = strlen(key);
+	if (klen == 0 || klen > SHMC_KEY_MAX) {
+		tool_fail(SHMC_EKEYLEN, "key of %zu bytes", klen);
+		return tool_usage_error();
+	}
+	if (tool_check_name(name))
+		return TOOL_EXIT_USAGE;
+	uint8_t *val = NULL;
+	size_t vlen = 0;
+	bool from_stdin = npos == 2 || strcmp(argv[optind + 2], "-") == 0;
+	if (from_stdin) {
+		rc = tool_read_all(STDIN_FILENO, &val, &vlen);
+		if (rc) {
+			tool_fail(rc, "reading the value from stdin");
+			return TOOL_EXIT_FAIL;
+		}
+	}
+	shmc_t *c = NULL;
+	if ((rc = tool_open(name, &c))) {
+		free(val);
+		return TOOL_EXIT_FAIL;
+	}
+	const void *vp = from_stdin ? (const void *)val : argv[optind + 2];
+	if (!from_stdin)
+		vlen = strlen(argv[optind + 2]);
+	rc = add ? shmc_add(c, key, klen, vp, vlen, ttl, flags)
+	         : shmc_set(c, key, klen, vp, vlen, ttl, flags);
+	if (rc == SHMC_EVALLEN) {
+		struct shmc_info info;
+		shmc_info(c, &info);
+		tool_fail(rc, "value of %zu bytes (this cache holds at most "
+		              "%llu)",
+		          vlen, (unsigned long long)info.max_value);
+	} else if (rc) {
+		tool_fail(rc, "set in %s", name);
+	}
+	shmc_close(c);
+	free(val);
+	return rc ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
+}

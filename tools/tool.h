@@ -1,0 +1,155 @@
+/*
+ * tool.h - shared by the subcommands of the shmcache tool.
+ *
+ * The tool is a dispatcher (main.c) plus one file per subcommand
+ * (cmd_NAME.c, each exporting `int cmd_NAME(int argc, char **argv)` that
+ * returns the process exit status).  Everything here is process-private
+ * (memory comes from jemalloc, linked in place of the libc allocator) and
+ * uses only the public API of libshmcache.
+ *
+ * EXIT STATUS CONVENTION (every subcommand unless its man page says
+ * otherwise): 0 success, 1 the operation failed (unknown cache, miss,
+ * library error), 2 usage error (bad option, bad size, bad name).
+ *
+ * ERROR MESSAGES: always one line on stderr,
+ *   shmcache: SUBCOMMAND: WHAT: shmc_strerror(rc)
+ * printed by tool_fail(); nothing is changed when an argument is bad,
+ * because every argument is parsed and checked before the cache is
+ * touched.
+ */
+#ifndef SHMC_TOOL_H
+#define SHMC_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shmcache.h"
+
+#define TOOL_EXIT_OK 0
+#define TOOL_EXIT_FAIL 1
+#define TOOL_EXIT_USAGE 2
+
+/* The subcommand being run, for messages ("create", ...). */
+extern const char *tool_sub;
+
+/* Prints "shmcache: SUB: WHAT: shmc_strerror(rc)" to stderr. */
+__attribute__((format(printf, 2, 3))) void tool_fail(int rc, const char *fmt,
+                                                     ...);
+/* Prints "shmcache: SUB: MESSAGE" to stderr. */
+__attribute__((format(printf, 1, 2))) void tool_msg(const char *fmt, ...);
+/* Prints the "try --help" hint after a usage error and returns 2. */
+int tool_usage_error(void);
+
+/*
+ * Parses a size: decimal digits with an optional binary suffix K, M, G, T
+ * (case-insensitive, optionally followed by "B" or "iB").
+ * Returns 0, -EINVAL (malformed) or -ERANGE (overflow).
+ */
+int tool_parse_size(const char *s, uint64_t *out);
+/* Parses a plain decimal unsigned number <= max.  0, -EINVAL, -ERANGE. */
+int tool_parse_u64(const char *s, uint64_t max, uint64_t *out);
+/* Parses a non-negative decimal number with an optional fraction. */
+int tool_parse_double(const char *s, double *out);
+
+/* Option value helpers: parse, or print the usage error and return 2. */
+int tool_opt_size(const char *opt, const char *s, uint64_t *out);
+int tool_opt_u64(const char *opt, const char *s, uint64_t max, uint64_t *out);
+int tool_opt_double(const char *opt, const char *s, double *out);
+
+/* Opens cache name; on error prints "open NAME: ..." and returns rc. */
+int tool_open(const char *name, shmc_t **out);
+/* Checks a cache name without touching anything; prints on error. */
+int tool_check_name(const char *name);
+
+/* "1.5 GiB" style; buf of at least 32 bytes. */
+const char *tool_human(uint64_t bytes, char *buf, size_t len);
+
+/* Writes bytes with non-printables escaped as \xNN and '\\' as "\\\\". */
+void tool_write_escaped(FILE *f, const void *p, size_t n);
+/* 1 when p[0..n) is valid UTF-8 without NUL. */
+bool tool_utf8_ok(const void *p, size_t n);
+
+/* Reads all of fd into a new buffer (free()d by the caller). */
+int tool_read_all(int fd, uint8_t **buf, size_t *len);
+/* Writes all of buf to fd, retrying short writes and EINTR. */
+int tool_write_all(int fd, const void *buf, size_t len);
+
+/* Monotonic and wall clocks. */
+uint64_t tool_now_ns(void);
+/* Sleeps for secs (fractions allowed); returns early (1) on a signal
+ * that set *stop, else 0. */
+int tool_sleep(double secs, volatile int *stop);
+
+/* SIGINT/SIGTERM set *tool_stop_flag(); installed by tool_catch_stop(). */
+volatile int *tool_stop_flag(void);
+void tool_catch_stop(void);
+
+/* ---- JSON writer (json.c) --------------------------------------------- */
+
+/* A small streaming JSON writer: commas and nesting are tracked for you.
+ * Output is compact, one document per line when jw_end() is called. */
+struct jw {
+	FILE *f;
+	int depth;
+	bool need_comma[32];
+	bool after_key;
+};
+void jw_init(struct jw *w, FILE *f);
+void jw_obj(struct jw *w);
+void jw_obj_end(struct jw *w);
+void jw_arr(struct jw *w);
+void jw_arr_end(struct jw *w);
+void jw_key(struct jw *w, const char *k);
+void jw_str(struct jw *w, const char *s);
+void jw_strn(struct jw *w, const void *s, size_t n);
+void jw_u64(struct jw *w, uint64_t v);
+void jw_i64(struct jw *w, int64_t v);
+void jw_dbl(struct jw *w, double v);
+void jw_bool(struct jw *w, bool v);
+void jw_null(struct jw *w);
+/* Ends the document: a newline, then flush. */
+void jw_end(struct jw *w);
+
+/* ---- metrics (metrics.c) ---------------------------------------------- */
+
+/* One reading of a cache, with the derived figures every view shows. */
+struct tool_snap {
+	struct shmc_stats st;
+	struct shmc_info info;
+	uint64_t t_ns;          /* monotonic time of the reading */
+	uint64_t fixed_bytes;   /* committed outside data segments */
+	uint64_t data_capacity; /* budget left for data segments */
+	double hit_ratio;       /* hits / (hits + misses); 0 when no gets */
+	double utilisation;     /* used_bytes / data_capacity, 0..1 */
+	double index_load;      /* items / (index_buckets * 7) */
+};
+int tool_snap_take(shmc_t *c, struct tool_snap *s);
+void tool_snap_text(FILE *f, const struct tool_snap *s);
+void tool_snap_json(struct jw *w, const struct tool_snap *s);
+/* Prometheus text exposition format (0.0.4), HELP and TYPE lines. */
+void tool_snap_prom(FILE *f, const struct tool_snap *s);
+
+/* Per-second rate of a counter between two readings (0 if no time). */
+double tool_rate(uint64_t a, uint64_t b, uint64_t ta_ns, uint64_t tb_ns);
+
+/* ---- subcommands ------------------------------------------------------ */
+
+int cmd_create(int argc, char **argv);
+int cmd_destroy(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_del(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_readers(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_health(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_exporter(int argc, char **argv);
+
+#endif
