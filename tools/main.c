@@ -33,6 +33,7 @@ static const struct tool_cmd cmds[] = {
     {"dump", cmd_dump, "write a checksummed snapshot to a file"},
     {"restore", cmd_restore, "load a snapshot into a cache"},
     {"exporter", cmd_exporter, "serve Prometheus /metrics over HTTP"},
+    {"resize", cmd_resize, "change the memory budget of a live cache"},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -149,6 +149,7 @@ int cmd_check(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
 
