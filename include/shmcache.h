@@ -253,6 +253,29 @@ SHMC_API int shmc_add(shmc_t *c, const void *key, size_t klen,
 SHMC_API int shmc_get(shmc_t *c, const void *key, size_t klen, void *buf,
                       size_t *vlen, uint32_t *flags);
 
+/* One key of a shmc_mget() batch: key, klen, buf and vlen (the size of
+ * buf) in; vlen, flags and rc (as shmc_get() would return) out. */
+struct shmc_mget_item {
+	const void *key;
+	size_t klen;
+	void *buf;
+	size_t vlen;
+	uint32_t flags;
+	int rc;
+};
+
+/*
+ * Looks up n keys at once, as n shmc_get() calls would, but overlaps their
+ * memory accesses: every key's bucket is prefetched, then every candidate
+ * item, before any is read.  Worth it from about 4 keys; much faster than
+ * single gets when the keys are spread over more memory than the CPU
+ * caches hold.  Each item's rc is 0, SHMC_ENOTFOUND, SHMC_EBUFSIZE (vlen
+ * then holds the needed size) or SHMC_EKEYLEN.
+ * Returns the number of hits (>= 0).
+ * Errors: -EINVAL c NULL, or items NULL with n > 0; SHMC_ENOSLOT.
+ */
+SHMC_API int shmc_mget(shmc_t *c, struct shmc_mget_item *items, size_t n);
+
 /*
  * Removes key.  Errors: -EINVAL, SHMC_EKEYLEN, SHMC_ENOTFOUND (it was not
  * there), SHMC_ENOSLOT.

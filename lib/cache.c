@@ -288,11 +288,12 @@ static inline void section_exit(struct shmc__thr *t)
 }
 
 /* Inside a read section: the live, unexpired item for key, or NULL. */
-static inline const struct shmc__item *lookup(struct shmc *c,
-                                              struct shmc__thr *t,
-                                              const void *key, size_t klen)
+static inline const struct shmc__item *lookup_hashed(struct shmc *c,
+                                                     struct shmc__thr *t,
+                                                     uint64_t h,
+                                                     const void *key,
+                                                     size_t klen)
 {
-	uint64_t h = shmc__hash(key, klen);
 	struct shmc__bucket *bk;
 	uint64_t e;
 	int i;
@@ -314,6 +315,30 @@ static inline const struct shmc__item *lookup(struct shmc *c,
 	return it;
 }
 
+static inline const struct shmc__item *lookup(struct shmc *c,
+                                              struct shmc__thr *t,
+                                              const void *key, size_t klen)
+{
+	return lookup_hashed(c, t, shmc__hash(key, klen), key, klen);
+}
+
+/* Copies item it out as shmc_get does; returns the item's rc. */
+static int copy_out(const struct shmc__item *it, void *buf, size_t *vlen,
+                    uint32_t *flags)
+{
+	if (!it)
+		return SHMC_ENOTFOUND;
+	if (it->vlen > *vlen) {
+		*vlen = it->vlen;
+		return SHMC_EBUFSIZE;
+	}
+	memcpy(buf, it->data + it->klen, it->vlen);
+	*vlen = it->vlen;
+	if (flags)
+		*flags = it->flags;
+	return 0;
+}
+
 int shmc_get(shmc_t *c, const void *key, size_t klen, void *buf,
              size_t *vlen, uint32_t *flags)
 {
@@ -326,20 +351,71 @@ int shmc_get(shmc_t *c, const void *key, size_t klen, void *buf,
 	if (SHMC__UNLIKELY(!t))
 		return rc;
 	section_enter(c, t);
-	const struct shmc__item *it = lookup(c, t, key, klen);
-	if (!it) {
-		rc = SHMC_ENOTFOUND;
-	} else if (it->vlen > *vlen) {
-		*vlen = it->vlen;
-		rc = SHMC_EBUFSIZE;
-	} else {
-		memcpy(buf, it->data + it->klen, it->vlen);
-		*vlen = it->vlen;
-		if (flags)
-			*flags = it->flags;
-	}
+	rc = copy_out(lookup(c, t, key, klen), buf, vlen, flags);
 	section_exit(t);
 	return rc;
+}
+
+#define MGET_BATCH 16
+
+int shmc_mget(shmc_t *c, struct shmc_mget_item *items, size_t n)
+{
+	int rc = 0, hits = 0;
+	if (!c || (!items && n))
+		return -EINVAL;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t hash[MGET_BATCH];
+	section_enter(c, t);
+	for (size_t base = 0; base < n; base += MGET_BATCH) {
+		size_t m = n - base < MGET_BATCH ? n - base : MGET_BATCH;
+		struct shmc__bucket *bk[MGET_BATCH];
+		uint64_t g = shmc__load(&h->index_geom, __ATOMIC_ACQUIRE);
+		/* 1. hash every key and start loading its bucket */
+		for (size_t i = 0; i < m; i++) {
+			struct shmc_mget_item *q = &items[base + i];
+			bk[i] = NULL;
+			if (!q->key || q->klen == 0 || q->klen > SHMC_KEY_MAX ||
+			    (!q->buf && q->vlen))
+				continue;
+			hash[i] = shmc__hash(q->key, q->klen);
+			bk[i] = shmc__bucket_at(c, shmc__geom_bucket(c, g, hash[i]));
+			__builtin_prefetch(bk[i], 0, 3);
+		}
+		/* 2. start loading the items whose tags match (a hint only:
+		 *    the lookup below reads everything again, properly) */
+		for (size_t i = 0; i < m; i++) {
+			if (!bk[i])
+				continue;
+			uint16_t tag = shmc__tag(hash[i]);
+			for (unsigned w = 0; w < SHMC__BUCKET_WAYS; w++) {
+				uint64_t e = shmc__load(&bk[i]->e[w],
+				                        __ATOMIC_RELAXED);
+				if (e && shmc__e_tag(e) == tag &&
+				    (shmc__e_loc(e) << 3) < c->data_size)
+					__builtin_prefetch(
+					    c->data + (shmc__e_loc(e) << 3), 0, 3);
+			}
+		}
+		/* 3. the real lookups, now mostly from cache */
+		for (size_t i = 0; i < m; i++) {
+			struct shmc_mget_item *q = &items[base + i];
+			if (!bk[i]) {
+				q->rc = !q->key || (!q->buf && q->vlen)
+				            ? -EINVAL
+				            : SHMC_EKEYLEN;
+				continue;
+			}
+			q->rc = copy_out(lookup_hashed(c, t, hash[i], q->key,
+			                               q->klen),
+			                 q->buf, &q->vlen, &q->flags);
+			hits += q->rc == 0;
+		}
+	}
+	section_exit(t);
+	return hits;
 }
 
 int shmc_read_begin(shmc_t *c)
