@@ -551,8 +551,10 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 	shmc__store(&sh->write_off, (off & (c->seg_size - 1)) + size,
 	              __ATOMIC_RELEASE);
 
-	/* 2. Publish it under the bucket lock. */
-	unsigned freq0 = shmc__ghost_hit(c, h) ? 1u : 0u;
+	/* 2. Publish it under the bucket lock.  The ghost table is looked at
+	 *    only for a new key; its line is fetched meanwhile. */
+	unsigned freq0 = 0;
+	shmc__ghost_prefetch(c, h);
 	struct shmc__ixl x;
 	shmc__ix_lock(c, t, h, false, &x);
 	uint64_t e;
@@ -571,6 +573,7 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 		freq0 = shmc__e_freq(e); /* an update keeps its heat */
 	} else {
 		bool dropped;
+		freq0 = shmc__ghost_hit(c, h) ? 1u : 0u;
 		way = shmc__ix_free_way(c, &x, &dropped);
 		if (dropped)
 			shmc__ctr_add(t, SHMC__C_INDEX_DROPS, 1);

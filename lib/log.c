@@ -285,6 +285,12 @@ void shmc__ghost_put(struct shmc *c, uint64_t h)
 	              __ATOMIC_RELAXED);
 }
 
+void shmc__ghost_prefetch(struct shmc *c, uint64_t h)
+{
+	uint64_t mask = c->map.hdr->ghost_mask & (c->index_max_mask * 4 + 3);
+	__builtin_prefetch(&c->ghost[h & mask], 0, 1);
+}
+
 bool shmc__ghost_hit(struct shmc *c, uint64_t h)
 {
 	uint64_t mask = c->map.hdr->ghost_mask & (c->index_max_mask * 4 + 3);
@@ -575,6 +581,14 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 	if (c->map.hdr->retire_count)
 		reclaim_retired(c, t, false);
 	shmc__log_unlock(c);
+	/* Map the whole segment into this process now, in one call, rather
+	 * than take a page fault every 4 KiB of the next segment_size bytes
+	 * of sets.  Outside log_lock; a hint, so errors are ignored. */
+	if (rc == 0)
+		shmc__seg_prefault(&c->map,
+		                   c->map.hdr->data_off +
+		                       ((uint64_t)id << c->seg_shift),
+		                   c->seg_size);
 	if (t->evicted) {
 		t->evicted = false;
 		shmc__autogrow_check(c, t);

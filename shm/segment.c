@@ -138,6 +138,7 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
 		index_max = 4 * index_buckets;
 
 	g->memory = memory;
+	g->max_memory = max_memory;
 	g->seg_size = seg_size;
 	g->max_readers = max_readers;
 	g->index_buckets = index_buckets;
@@ -273,6 +274,18 @@ int shmc__seg_punch(struct shmc__map *m, uint64_t off, uint64_t len)
 	}
 }
 
+void shmc__seg_prefault(struct shmc__map *m, uint64_t off, uint64_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (off <= m->size && len <= m->size - off)
+		madvise(m->base + off, len, MADV_POPULATE_WRITE);
+#else
+	(void)m;
+	(void)off;
+	(void)len;
+#endif
+}
+
 bool shmc__seg_has_data(struct shmc__map *m, uint64_t off, uint64_t len)
 {
 	/* Asked of the file system, never through the mapping: on tmpfs a
@@ -312,7 +325,7 @@ static void init_header(struct shmc__map *m, const char *name,
 
 	h->epoch = 1; /* 0 in a slot means "not reading" */
 	h->memory = g->memory;
-	h->max_memory = g->fixed_committed + (uint64_t)g->nseg_max * g->seg_size;
+	h->max_memory = g->max_memory;
 	h->committed = g->fixed_committed;
 	h->index_geom = (uint64_t)__builtin_ctzll(g->index_buckets)
 	                << SHMC__GEOM_LEVEL_SHIFT;

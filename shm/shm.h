@@ -58,7 +58,7 @@ struct shmc__map {
 
 /* Geometry chosen at create time (see shmc__geometry()). */
 struct shmc__geom {
-	uint64_t memory, file_size;
+	uint64_t memory, max_memory, file_size;
 	uint32_t seg_size, max_readers, nseg_max, default_ttl;
 	uint64_t index_buckets, index_max_buckets;
 	uint64_t slots_off, index_off, ghost_off, data_off;
@@ -79,6 +79,8 @@ void shmc__seg_close(struct shmc__map *m);
 int shmc__seg_commit(struct shmc__map *m, uint64_t off, uint64_t len);
 int shmc__seg_punch(struct shmc__map *m, uint64_t off, uint64_t len);
 uint64_t shmc__seg_allocated(struct shmc__map *m);
+/* Maps committed memory into this process ahead of use (a hint). */
+void shmc__seg_prefault(struct shmc__map *m, uint64_t off, uint64_t len);
 /* Whether any byte of [off, off+len) is allocated in the file. */
 bool shmc__seg_has_data(struct shmc__map *m, uint64_t off, uint64_t len);
 
