@@ -34,6 +34,7 @@ static const struct tool_cmd cmds[] = {
     {"restore", cmd_restore, "load a snapshot into a cache"},
     {"exporter", cmd_exporter, "serve Prometheus /metrics over HTTP"},
     {"resize", cmd_resize, "change the memory budget of a live cache"},
+    {"load", cmd_load, "run worker processes against a cache (verifying)"},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -150,6 +150,7 @@ int cmd_health(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
+int cmd_load(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
 
