@@ -275,43 +275,41 @@ static inline int check_key(const void *key, size_t klen)
 	return 0;
 }
 
-static inline void section_enter(struct shmc *c, struct shmc__thr *t)
+/*
+ * Inside a read section: the live, unexpired data item for key (a value,
+ * or a cached "not found"), or NULL.  A hit sets the S3-FIFO frequency.
+ */
+const struct shmc__item *shmc__lookup(struct shmc *c, uint64_t h,
+                                      const void *key, size_t klen)
 {
-	if (t->depth++ == 0)
-		shmc__read_enter(c->map.hdr, t->s);
+	struct shmc__bucket *bk;
+	uint64_t e;
+	int i;
+	if (!shmc__ix_find(c, h, key, klen, false, &bk, &i, &e))
+		return NULL;
+	const struct shmc__item *it = shmc__item_at(c, shmc__e_loc(e));
+	if (it->expiry && shmc__expired(it, shmc__now(c)))
+		return NULL;
+	/* Bump the frequency unless saturated (so hot keys stop dirtying
+	 * their line).  A failed CAS means a writer changed the entry; the
+	 * bump is a hint, drop it. */
+	if (shmc__e_freq(e) < SHMC__E_FREQ_MAX)
+		uatomic_cmpxchg(&bk->e[i], e, e + SHMC__E_FREQ_ONE);
+	return it;
 }
 
-static inline void section_exit(struct shmc__thr *t)
-{
-	if (--t->depth == 0)
-		shmc__read_exit(t->s);
-}
-
-/* Inside a read section: the live, unexpired item for key, or NULL. */
+/* shmc__lookup for the plain API: a cached "not found" is a miss. */
 static inline const struct shmc__item *lookup_hashed(struct shmc *c,
                                                      struct shmc__thr *t,
                                                      uint64_t h,
                                                      const void *key,
                                                      size_t klen)
 {
-	struct shmc__bucket *bk;
-	uint64_t e;
-	int i;
+	const struct shmc__item *it = shmc__lookup(c, h, key, klen);
+	if (it && (it->vword & SHMC__V_NEG))
+		it = NULL;
 	shmc__ctr_add(t, SHMC__C_GETS, 1);
-	if (!shmc__ix_find(c, h, key, klen, &bk, &i, &e)) {
-		shmc__ctr_add(t, SHMC__C_MISSES, 1);
-		return NULL;
-	}
-	const struct shmc__item *it = shmc__item_at(c, shmc__e_loc(e));
-	if (it->expiry && shmc__expired(it, shmc__now(c))) {
-		shmc__ctr_add(t, SHMC__C_MISSES, 1);
-		return NULL;
-	}
-	shmc__ctr_add(t, SHMC__C_HITS, 1);
-	/* S3-FIFO hit: bump the frequency unless saturated.  A failed CAS
-	 * means a writer changed the entry; the bump is a hint, drop it. */
-	if (shmc__e_freq(e) < SHMC__E_FREQ_MAX)
-		uatomic_cmpxchg(&bk->e[i], e, e + SHMC__E_FREQ_ONE);
+	shmc__ctr_add(t, it ? SHMC__C_HITS : SHMC__C_MISSES, 1);
 	return it;
 }
 
@@ -322,18 +320,18 @@ static inline const struct shmc__item *lookup(struct shmc *c,
 	return lookup_hashed(c, t, shmc__hash(key, klen), key, klen);
 }
 
-/* Copies item it out as shmc_get does; returns the item's rc. */
-static int copy_out(const struct shmc__item *it, void *buf, size_t *vlen,
-                    uint32_t *flags)
+int shmc__copy_out(const struct shmc__item *it, void *buf, size_t *vlen,
+                   uint32_t *flags)
 {
 	if (!it)
 		return SHMC_ENOTFOUND;
-	if (it->vlen > *vlen) {
-		*vlen = it->vlen;
+	uint32_t n = shmc__uvlen(it);
+	if (n > *vlen) {
+		*vlen = n;
 		return SHMC_EBUFSIZE;
 	}
-	memcpy(buf, it->data + it->klen, it->vlen);
-	*vlen = it->vlen;
+	memcpy(buf, shmc__uval(it), n);
+	*vlen = n;
 	if (flags)
 		*flags = it->flags;
 	return 0;
@@ -350,9 +348,9 @@ int shmc_get(shmc_t *c, const void *key, size_t klen, void *buf,
 	struct shmc__thr *t = shmc__thr_get(c, &rc);
 	if (SHMC__UNLIKELY(!t))
 		return rc;
-	section_enter(c, t);
-	rc = copy_out(lookup(c, t, key, klen), buf, vlen, flags);
-	section_exit(t);
+	shmc__section_enter(c, t);
+	rc = shmc__copy_out(lookup(c, t, key, klen), buf, vlen, flags);
+	shmc__section_exit(t);
 	return rc;
 }
 
@@ -368,7 +366,7 @@ int shmc_mget(shmc_t *c, struct shmc_mget_item *items, size_t n)
 		return rc;
 	struct shmc__hdr *h = c->map.hdr;
 	uint64_t hash[MGET_BATCH];
-	section_enter(c, t);
+	shmc__section_enter(c, t);
 	for (size_t base = 0; base < n; base += MGET_BATCH) {
 		size_t m = n - base < MGET_BATCH ? n - base : MGET_BATCH;
 		struct shmc__bucket *bk[MGET_BATCH];
@@ -408,13 +406,13 @@ int shmc_mget(shmc_t *c, struct shmc_mget_item *items, size_t n)
 				            : SHMC_EKEYLEN;
 				continue;
 			}
-			q->rc = copy_out(lookup_hashed(c, t, hash[i], q->key,
+			q->rc = shmc__copy_out(lookup_hashed(c, t, hash[i], q->key,
 			                               q->klen),
 			                 q->buf, &q->vlen, &q->flags);
 			hits += q->rc == 0;
 		}
 	}
-	section_exit(t);
+	shmc__section_exit(t);
 	return hits;
 }
 
@@ -426,7 +424,7 @@ int shmc_read_begin(shmc_t *c)
 	struct shmc__thr *t = shmc__thr_get(c, &rc);
 	if (!t)
 		return rc;
-	section_enter(c, t);
+	shmc__section_enter(c, t);
 	return 0;
 }
 
@@ -440,7 +438,7 @@ int shmc_read_end(shmc_t *c)
 		return rc;
 	if (!t->depth)
 		return SHMC_ENOSECTION;
-	section_exit(t);
+	shmc__section_exit(t);
 	return 0;
 }
 
@@ -460,8 +458,8 @@ int shmc_get_ref(shmc_t *c, const void *key, size_t klen, const void **value,
 	const struct shmc__item *it = lookup(c, t, key, klen);
 	if (!it)
 		return SHMC_ENOTFOUND;
-	*value = it->data + it->klen;
-	*vlen = it->vlen;
+	*value = shmc__uval(it);
+	*vlen = shmc__uvlen(it);
 	if (flags)
 		*flags = it->flags;
 	return 0;
@@ -483,6 +481,91 @@ static void items_delta(struct shmc *c, struct shmc__thr *t, int d)
 	}
 }
 
+int shmc__item_append(struct shmc *c, struct shmc__thr *t, uint64_t h,
+                       const void *key, size_t klen, const void *pre,
+                       uint32_t prelen, const void *value, size_t vlen,
+                       uint32_t expiry, uint32_t flags, uint32_t kind,
+                       uint64_t *off)
+{
+	uint64_t size = shmc__item_size(klen, prelen + vlen);
+	int rc = shmc__log_append(c, t, size, off);
+	if (SHMC__UNLIKELY(rc))
+		return rc;
+	struct shmc__item *it = (struct shmc__item *)(c->data + *off);
+	it->vword = (uint32_t)(prelen + vlen) | kind;
+	it->klen = (uint16_t)klen;
+	it->hcheck = shmc__hcheck(h);
+	it->flags = flags;
+	it->expiry = expiry;
+	it->cas = ((uint64_t)t->slot << 48) |
+	          (t->s->ctr[SHMC__C_CAS_SEQ] & ((1ull << 48) - 1));
+	shmc__ctr_add(t, SHMC__C_CAS_SEQ, 1);
+	memcpy(it->data, key, klen);
+	if (prelen)
+		memcpy(it->data + klen, pre, prelen);
+	if (vlen)
+		memcpy(it->data + klen + prelen, value, vlen);
+	struct shmc__seghdr *sh =
+	    shmc__seg(c, (uint32_t)(*off >> c->seg_shift));
+	uint32_t ex = expiry ? expiry : UINT32_MAX;
+	if (ex > sh->max_expiry)
+		sh->max_expiry = ex;
+	sh->nitems++;
+	/* Release: the item bytes are below write_off before anyone can
+	 * find them; an evictor walking this segment after it is sealed
+	 * sees every item that was ever published. */
+	shmc__store(&sh->write_off, (*off & (c->seg_size - 1)) + size,
+	            __ATOMIC_RELEASE);
+	return 0;
+}
+
+bool shmc__item_publish(struct shmc *c, struct shmc__thr *t,
+                        struct shmc__ixl *x, uint64_t h, uint64_t *way,
+                        uint64_t e, uint64_t off)
+{
+	unsigned freq0;
+	bool grew = false;
+	if (way) {
+		freq0 = shmc__e_freq(e); /* an update keeps its heat */
+	} else {
+		bool dropped;
+		freq0 = shmc__ghost_hit(c, h) ? 1u : 0u;
+		way = shmc__ix_free_way(c, x, &dropped);
+		if (dropped)
+			shmc__ctr_add(t, SHMC__C_INDEX_DROPS, 1);
+		else
+			shmc__ctr_add(t, SHMC__C_ITEMS, 1), grew = true;
+		if (freq0)
+			shmc__ctr_add(t, SHMC__C_GHOST_HITS, 1);
+	}
+	/* Release: pairs with the acquire load in shmc__bucket_find; the item
+	 * written by shmc__item_append is complete before the entry can be
+	 * seen. */
+	shmc__store(way, shmc__e_make(shmc__tag(h), freq0, off >> 3),
+	            __ATOMIC_RELEASE);
+	return grew;
+}
+
+void shmc__items_delta(struct shmc *c, struct shmc__thr *t, int d)
+{
+	items_delta(c, t, d);
+}
+
+uint32_t shmc__expiry(struct shmc *c, uint32_t ttl)
+{
+	if (ttl == SHMC_TTL_DEFAULT)
+		ttl = c->map.hdr->default_ttl;
+	return ttl ? shmc__now(c) + ttl : 0;
+}
+
+/* A data item that makes add() fail: present, unexpired, not a cached
+ * "not found". */
+static bool blocks_add(struct shmc *c, uint64_t e)
+{
+	const struct shmc__item *it = shmc__item_at(c, shmc__e_loc(e));
+	return !(it->vword & SHMC__V_NEG) && !shmc__expired(it, shmc__now(c));
+}
+
 enum put_mode { PUT_SET, PUT_ADD };
 
 static int put(shmc_t *c, const void *key, size_t klen, const void *value,
@@ -493,29 +576,25 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 		return -EINVAL;
 	if (SHMC__UNLIKELY(rc))
 		return rc;
-	uint64_t size = shmc__item_size(klen, vlen);
-	if (SHMC__UNLIKELY(vlen > UINT32_MAX ||
-	                   size > c->seg_size - SHMC__SEGHDR_SIZE))
+	if (SHMC__UNLIKELY(vlen > SHMC__V_LEN_MASK ||
+	                   shmc__item_size(klen, vlen) >
+	                       c->seg_size - SHMC__SEGHDR_SIZE))
 		return SHMC_EVALLEN;
-	if (ttl == SHMC_TTL_DEFAULT)
-		ttl = c->map.hdr->default_ttl;
-	if (SHMC__UNLIKELY(ttl > SHMC__TTL_MAX))
+	if (SHMC__UNLIKELY(ttl != SHMC_TTL_DEFAULT && ttl > SHMC__TTL_MAX))
 		return -EINVAL;
 	struct shmc__thr *t = shmc__thr_get(c, &rc);
 	if (SHMC__UNLIKELY(!t))
 		return rc;
 	uint64_t h = shmc__hash(key, klen);
-	uint32_t now = ttl ? shmc__now(c) : 0;
 	if (mode == PUT_ADD) {
 		/* Settle the common "present" case without writing. */
-		section_enter(c, t);
+		shmc__section_enter(c, t);
 		struct shmc__bucket *bk;
 		uint64_t e;
 		int i;
-		bool live = shmc__ix_find(c, h, key, klen, &bk, &i, &e) &&
-		            !shmc__expired(shmc__item_at(c, shmc__e_loc(e)),
-		                           shmc__now(c));
-		section_exit(t);
+		bool live = shmc__ix_find(c, h, key, klen, false, &bk, &i, &e) &&
+		            blocks_add(c, e);
+		shmc__section_exit(t);
 		if (live) {
 			shmc__ctr_add(t, SHMC__C_ADD_EXISTS, 1);
 			return SHMC_EEXISTS;
@@ -524,68 +603,26 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 
 	/* 1. Append the item to our own segment; nobody else can see it. */
 	uint64_t off;
-	rc = shmc__log_append(c, t, size, &off);
+	rc = shmc__item_append(c, t, h, key, klen, NULL, 0, value, vlen,
+	                       shmc__expiry(c, ttl), flags, 0, &off);
 	if (SHMC__UNLIKELY(rc))
 		return rc;
-	struct shmc__item *it = (struct shmc__item *)(c->data + off);
-	it->vlen = (uint32_t)vlen;
-	it->klen = (uint16_t)klen;
-	it->hcheck = shmc__hcheck(h);
-	it->flags = flags;
-	it->expiry = ttl ? now + ttl : 0;
-	it->cas = ((uint64_t)t->slot << 48) |
-	          (t->s->ctr[SHMC__C_CAS_SEQ] & ((1ull << 48) - 1));
-	shmc__ctr_add(t, SHMC__C_CAS_SEQ, 1);
-	memcpy(it->data, key, klen);
-	if (vlen)
-		memcpy(it->data + klen, value, vlen);
-	struct shmc__seghdr *sh =
-	    shmc__seg(c, (uint32_t)(off >> c->seg_shift));
-	uint32_t ex = it->expiry ? it->expiry : UINT32_MAX;
-	if (ex > sh->max_expiry)
-		sh->max_expiry = ex;
-	sh->nitems++;
-	/* Release: the item bytes are below write_off before anyone can
-	 * find them; an evictor walking this segment after it is sealed
-	 * sees every item that was ever published. */
-	shmc__store(&sh->write_off, (off & (c->seg_size - 1)) + size,
-	              __ATOMIC_RELEASE);
 
 	/* 2. Publish it under the bucket lock.  The ghost table is looked at
 	 *    only for a new key; its line is fetched meanwhile. */
-	unsigned freq0 = 0;
 	shmc__ghost_prefetch(c, h);
 	struct shmc__ixl x;
 	shmc__ix_lock(c, t, h, false, &x);
 	uint64_t e;
-	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, &e);
-	bool found = way != NULL;
-	if (found && mode == PUT_ADD &&
-	    !shmc__expired(shmc__item_at(c, shmc__e_loc(e)), shmc__now(c))) {
+	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, false, &e);
+	if (way && mode == PUT_ADD && blocks_add(c, e)) {
 		/* Lost a race with another add: our bytes stay as garbage
 		 * in the segment until it is evicted. */
 		shmc__ix_unlock(c, t, &x);
 		shmc__ctr_add(t, SHMC__C_ADD_EXISTS, 1);
 		return SHMC_EEXISTS;
 	}
-	bool grew = false;
-	if (found) {
-		freq0 = shmc__e_freq(e); /* an update keeps its heat */
-	} else {
-		bool dropped;
-		freq0 = shmc__ghost_hit(c, h) ? 1u : 0u;
-		way = shmc__ix_free_way(c, &x, &dropped);
-		if (dropped)
-			shmc__ctr_add(t, SHMC__C_INDEX_DROPS, 1);
-		else
-			shmc__ctr_add(t, SHMC__C_ITEMS, 1), grew = true;
-		if (freq0)
-			shmc__ctr_add(t, SHMC__C_GHOST_HITS, 1);
-	}
-	/* Release: pairs with the acquire load in shmc__bucket_find; the item
-	 * written above is complete before the entry can be seen. */
-	shmc__store(way, shmc__e_make(shmc__tag(h), freq0, off >> 3),
-	            __ATOMIC_RELEASE);
+	bool grew = shmc__item_publish(c, t, &x, h, way, e, off);
 	shmc__ix_unlock(c, t, &x);
 	shmc__ctr_add(t, mode == PUT_ADD ? SHMC__C_ADDS : SHMC__C_SETS, 1);
 	shmc__ctr_add(t, SHMC__C_SET_BYTES, klen + vlen);
@@ -620,7 +657,7 @@ int shmc_del(shmc_t *c, const void *key, size_t klen)
 	struct shmc__ixl x;
 	shmc__ix_lock(c, t, h, false, &x);
 	uint64_t e;
-	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, &e);
+	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, false, &e);
 	bool found = way != NULL;
 	if (found) {
 		/* Release: keeps every entry store of the index the same

@@ -77,11 +77,11 @@ static void check_segment(struct ck *k, uint32_t id)
 		}
 		const struct shmc__item *it =
 		    (const struct shmc__item *)(c->data + base + off);
-		uint64_t sz = shmc__item_size(it->klen, it->vlen);
+		uint64_t sz = shmc__item_size(it->klen, shmc__vlen(it));
 		if (it->klen == 0 || it->klen > SHMC_KEY_MAX || sz > w - off) {
 			bad(k, "segment %u: item at %llu has bad lengths "
 			       "(key %u, value %u)",
-			    id, (unsigned long long)off, it->klen, it->vlen);
+			    id, (unsigned long long)off, it->klen, shmc__vlen(it));
 			return;
 		}
 		off += sz;
@@ -216,7 +216,7 @@ static void check_entry(struct ck *k, struct shmc__bucket *bk, uint64_t b,
 		else if (!usable_state(shmc__load(&sh->state, __ATOMIC_ACQUIRE)))
 			why = "points into a segment that is not in use";
 		else if (((loc << 3) & (c->seg_size - 1)) +
-		             shmc__item_size(it->klen, it->vlen) >
+		             shmc__item_size(it->klen, shmc__vlen(it)) >
 		         shmc__load(&sh->write_off, __ATOMIC_ACQUIRE))
 			why = "points past its segment's write offset";
 		else if (shmc__geom_bucket(c, g, h) != b)
@@ -275,8 +275,7 @@ static void check_index(struct ck *k, struct shmc__thr *t)
 		bad(k, "header: %u overflow buckets committed, room for %u",
 		    h->pool_committed, c->pool_max);
 	for (uint64_t b0 = 0; b0 < nb; b0 += 1024) {
-		shmc__read_enter(h, t->s);
-		t->depth++;
+		shmc__section_enter(c, t);
 		for (uint64_t b = b0; b < b0 + 1024 && b < nb; b++) {
 			struct shmc__bucket *bk = shmc__bucket_at(c, b);
 			for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
@@ -285,8 +284,7 @@ static void check_index(struct ck *k, struct shmc__thr *t)
 				bk = shmc__chain_next(c, bk);
 			}
 		}
-		t->depth--;
-		shmc__read_exit(t->s);
+		shmc__section_exit(t);
 		for (uint64_t b = b0; b < b0 + 1024 && b < nb; b++)
 			check_bucket_lock(k, b);
 	}
@@ -348,9 +346,10 @@ static bool keys_chain(struct shmc *c, struct shmc__bucket *bk, uint32_t now,
 			const struct shmc__item *it =
 			    e ? shmc__item_at(c, shmc__e_loc(e)) : NULL;
 			if (!it || it->klen == 0 || it->klen > SHMC_KEY_MAX ||
-			    shmc__expired(it, now))
+			    shmc__expired(it, now) ||
+			    (it->vword & (SHMC__V_LEASE | SHMC__V_NEG)))
 				continue;
-			if (fn(it->data, it->klen, it->vlen, arg) != 0)
+			if (fn(it->data, it->klen, shmc__uvlen(it), arg) != 0)
 				return true;
 		}
 		bk = shmc__chain_next(c, bk);
@@ -375,13 +374,11 @@ int shmc_keys(shmc_t *c,
 	/* Short read sections, 256 buckets each, so writers never wait on
 	 * the walk (a split meanwhile may make a key show twice or not). */
 	for (uint64_t b0 = 0; b0 <= nb && !stop; b0 += 256) {
-		if (t->depth++ == 0)
-			shmc__read_enter(h, t->s);
+		shmc__section_enter(c, t);
 		uint32_t now = shmc__now(c);
 		for (uint64_t b = b0; b < b0 + 256 && b <= nb && !stop; b++)
 			stop = keys_chain(c, shmc__bucket_at(c, b), now, fn, arg);
-		if (--t->depth == 0)
-			shmc__read_exit(t->s);
+		shmc__section_exit(t);
 	}
 	return 0;
 }

@@ -184,7 +184,7 @@ void shmc__bucket_unlock(struct shmc *c, struct shmc__thr *t, uint64_t b,
 }
 
 int shmc__bucket_find(struct shmc *c, struct shmc__bucket *bk, uint64_t h,
-                      const void *key, size_t klen, uint64_t *out)
+                      const void *key, size_t klen, bool lease, uint64_t *out)
 {
 	uint16_t tag = shmc__tag(h), hc = shmc__hcheck(h);
 	for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
@@ -195,6 +195,7 @@ int shmc__bucket_find(struct shmc *c, struct shmc__bucket *bk, uint64_t h,
 			continue;
 		const struct shmc__item *it = shmc__item_at(c, shmc__e_loc(e));
 		if (it && it->klen == klen && it->hcheck == hc &&
+		    shmc__is_lease(it) == lease &&
 		    memcmp(it->data, key, klen) == 0) {
 			*out = e;
 			return (int)i;
@@ -204,7 +205,7 @@ int shmc__bucket_find(struct shmc *c, struct shmc__bucket *bk, uint64_t h,
 }
 
 bool shmc__ix_find(struct shmc *c, uint64_t h, const void *key, size_t klen,
-                   struct shmc__bucket **bkp, int *ip, uint64_t *e)
+                   bool lease, struct shmc__bucket **bkp, int *ip, uint64_t *e)
 {
 	struct shmc__hdr *hd = c->map.hdr;
 	for (unsigned retry = 0;; retry++) {
@@ -218,7 +219,7 @@ bool shmc__ix_find(struct shmc *c, uint64_t h, const void *key, size_t klen,
 		uint64_t w = shmc__load(&head->lock, __ATOMIC_ACQUIRE);
 		struct shmc__bucket *bk = head;
 		for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
-			int i = shmc__bucket_find(c, bk, h, key, klen, e);
+			int i = shmc__bucket_find(c, bk, h, key, klen, lease, e);
 			if (i >= 0) {
 				*bkp = bk;
 				*ip = i;
@@ -269,11 +270,11 @@ void shmc__ix_unlock(struct shmc *c, struct shmc__thr *t, struct shmc__ixl *x)
 
 uint64_t *shmc__ix_find_locked(struct shmc *c, struct shmc__ixl *x,
                                uint64_t h, const void *key, size_t klen,
-                               uint64_t *e)
+                               bool lease, uint64_t *e)
 {
 	struct shmc__bucket *bk = x->bk;
 	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
-		int i = shmc__bucket_find(c, bk, h, key, klen, e);
+		int i = shmc__bucket_find(c, bk, h, key, klen, lease, e);
 		if (i >= 0)
 			return &bk->e[i];
 		bk = shmc__chain_next(c, bk);

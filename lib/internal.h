@@ -43,7 +43,7 @@ void shmc__assert_fail(const char *what, const char *file, int line)
  * once by its writer before it is published and never modified after.
  */
 struct shmc__item {
-	uint32_t vlen;
+	uint32_t vword;  /* value length (low 28 bits) | SHMC__V_* kind bits */
 	uint16_t klen;
 	uint16_t hcheck; /* bits 32..47 of the key's hash */
 	uint32_t flags;
@@ -52,6 +52,52 @@ struct shmc__item {
 	uint8_t data[];
 };
 _Static_assert(sizeof(struct shmc__item) == SHMC_ITEM_OVERHEAD, "item");
+
+/*
+ * Kind bits in the top of vword.  A key may have one data item (plain,
+ * SOFT or NEG) and, while it is being loaded, one LEASE item: the index
+ * holds at most one entry per (key, lease or not).
+ *   LEASE  a get-or-load in progress: the value is a struct shmc__lease
+ *   SOFT   the value starts with a u32 soft expiry (stale-while-revalidate)
+ *   NEG    a cached "not found": the value is the loader's i32 result
+ */
+#define SHMC__V_LEN_MASK 0x0fffffffu
+#define SHMC__V_LEASE (1u << 31)
+#define SHMC__V_SOFT (1u << 30)
+#define SHMC__V_NEG (1u << 29)
+
+static inline uint32_t shmc__vlen(const struct shmc__item *it)
+{
+	return it->vword & SHMC__V_LEN_MASK;
+}
+
+static inline bool shmc__is_lease(const struct shmc__item *it)
+{
+	return (it->vword & SHMC__V_LEASE) != 0;
+}
+
+/* The value as the caller sees it: past the soft-expiry prefix. */
+static inline uint32_t shmc__prefix(const struct shmc__item *it)
+{
+	return (it->vword & SHMC__V_SOFT) && shmc__vlen(it) >= 4 ? 4u : 0u;
+}
+
+static inline const uint8_t *shmc__uval(const struct shmc__item *it)
+{
+	return it->data + it->klen + shmc__prefix(it);
+}
+
+static inline uint32_t shmc__uvlen(const struct shmc__item *it)
+{
+	return shmc__vlen(it) - shmc__prefix(it);
+}
+
+/* The value of a LEASE item: who loads, and until when. */
+struct shmc__lease {
+	uint32_t slot;     /* the loader's reader slot */
+	uint32_t seq;      /* its lease_seq while loading (odd) */
+	uint64_t deadline; /* unix ms after which anyone may take over */
+};
 
 /*
  * BUCKET: 64 bytes, one cache line.
@@ -159,6 +205,18 @@ static inline void shmc__ctr_add(struct shmc__thr *t, enum shmc__ctr i,
 	shmc__store(p, shmc__load(p, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
+static inline void shmc__section_enter(struct shmc *c, struct shmc__thr *t)
+{
+	if (t->depth++ == 0)
+		shmc__read_enter(c->map.hdr, t->s);
+}
+
+static inline void shmc__section_exit(struct shmc__thr *t)
+{
+	if (--t->depth == 0)
+		shmc__read_exit(t->s);
+}
+
 static inline struct shmc__bucket *shmc__bucket_at(struct shmc *c, uint64_t b)
 {
 	return (struct shmc__bucket *)(c->index + b * SHMC__BUCKET_SIZE);
@@ -251,7 +309,7 @@ static inline struct shmc__item *shmc__item_at(struct shmc *c, uint64_t loc)
 	                   in + sizeof(struct shmc__item) > c->seg_size))
 		return NULL;
 	struct shmc__item *it = (struct shmc__item *)(c->data + off);
-	if (SHMC__UNLIKELY(in + sizeof(*it) + it->klen + (uint64_t)it->vlen >
+	if (SHMC__UNLIKELY(in + sizeof(*it) + it->klen + (uint64_t)shmc__vlen(it) >
 	                   c->seg_size))
 		return NULL;
 	return it;
@@ -283,16 +341,17 @@ void shmc__bucket_lock(struct shmc *c, struct shmc__thr *t, uint64_t b,
 void shmc__bucket_unlock(struct shmc *c, struct shmc__thr *t, uint64_t b,
                          int which);
 int shmc__bucket_find(struct shmc *c, struct shmc__bucket *bk, uint64_t h,
-                      const void *key, size_t klen, uint64_t *e);
-/* Lock-free lookup (inside a read section); misses are validated. */
+                      const void *key, size_t klen, bool lease, uint64_t *e);
+/* Lock-free lookup (inside a read section); misses are validated.  lease
+ * says which kind of item to find for the key. */
 bool shmc__ix_find(struct shmc *c, uint64_t h, const void *key, size_t klen,
-                   struct shmc__bucket **bk, int *i, uint64_t *e);
+                   bool lease, struct shmc__bucket **bk, int *i, uint64_t *e);
 void shmc__ix_lock(struct shmc *c, struct shmc__thr *t, uint64_t h,
                    bool log_locked, struct shmc__ixl *x);
 void shmc__ix_unlock(struct shmc *c, struct shmc__thr *t, struct shmc__ixl *x);
 uint64_t *shmc__ix_find_locked(struct shmc *c, struct shmc__ixl *x,
                                uint64_t h, const void *key, size_t klen,
-                               uint64_t *e);
+                               bool lease, uint64_t *e);
 uint64_t *shmc__ix_find_loc(struct shmc *c, struct shmc__ixl *x, uint64_t loc,
                             uint64_t *e);
 uint64_t *shmc__ix_free_way(struct shmc *c, struct shmc__ixl *x,
@@ -311,6 +370,22 @@ void shmc__log_unlock(struct shmc *c);
 int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes);
 int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max);
 int shmc__log_grow_step(struct shmc *c, unsigned max);
+
+/* cache.c: the steps every write is made of, for load.c */
+const struct shmc__item *shmc__lookup(struct shmc *c, uint64_t h,
+                                      const void *key, size_t klen);
+int shmc__copy_out(const struct shmc__item *it, void *buf, size_t *vlen,
+                   uint32_t *flags);
+int shmc__item_append(struct shmc *c, struct shmc__thr *t, uint64_t h,
+                      const void *key, size_t klen, const void *pre,
+                      uint32_t prelen, const void *value, size_t vlen,
+                      uint32_t expiry, uint32_t flags, uint32_t kind,
+                      uint64_t *off);
+bool shmc__item_publish(struct shmc *c, struct shmc__thr *t,
+                        struct shmc__ixl *x, uint64_t h, uint64_t *way,
+                        uint64_t e, uint64_t off);
+void shmc__items_delta(struct shmc *c, struct shmc__thr *t, int d);
+uint32_t shmc__expiry(struct shmc *c, uint32_t ttl);
 
 /* resize.c */
 void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t);

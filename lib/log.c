@@ -348,7 +348,7 @@ static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
 	     off + sizeof(struct shmc__item) <= w;) {
 		const struct shmc__item *it =
 		    (const struct shmc__item *)(c->data + base + off);
-		uint64_t sz = shmc__item_size(it->klen, it->vlen);
+		uint64_t sz = shmc__item_size(it->klen, shmc__vlen(it));
 		if (sz > w - off)
 			break; /* a torn tail: nothing past it was published */
 		uint64_t loc = (base + off) >> 3;
