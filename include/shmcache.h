@@ -277,6 +277,56 @@ struct shmc_mget_item {
 SHMC_API int shmc_mget(shmc_t *c, struct shmc_mget_item *items, size_t n);
 
 /*
+ * GET-OR-LOAD: one loader per missing key across all processes.
+ *
+ * The loader is called with the key and a buffer (buf, capacity *vlen) to
+ * fill: it sets *vlen (and may set *flags) and returns 0; or returns
+ * SHMC_EBUFSIZE with *vlen set to the size it needs (it is called again
+ * with a buffer that large); or SHMC_ENOTFOUND when the thing does not
+ * exist (cached for negative_ttl seconds if that is not 0); or any other
+ * negative code, which is handed to every caller waiting for this load
+ * and not cached.  The loader may use the cache, but not get-or-load.
+ */
+typedef int (*shmc_loader_fn)(const void *key, size_t klen, void *buf,
+                              size_t *vlen, uint32_t *flags, void *arg);
+
+struct shmc_load_opts {
+	uint32_t ttl;          /* of a loaded value, seconds; SHMC_TTL_DEFAULT
+	                        * (the cache's default) when 0 */
+	uint32_t soft_ttl;     /* stale-while-revalidate: after this many
+	                        * seconds one caller refreshes while the
+	                        * others get the stale value; 0 = off */
+	uint32_t negative_ttl; /* cache SHMC_ENOTFOUND for this long; 0 = no */
+	uint32_t lease_ms;     /* a loader slower than this loses its lease to
+	                        * the next caller (default 10000) */
+	uint32_t wait_ms;      /* the longest a caller waits for another
+	                        * process's load (default 10000) */
+	uint32_t reserved[3];
+};
+
+/*
+ * Gets key like shmc_get(); on a miss exactly one caller, in any process,
+ * runs loader while the others wait (a futex in the segment) and then
+ * receive its value.  If the loader's process dies or overruns lease_ms,
+ * the next caller takes over.  With soft_ttl, a value past its soft TTL
+ * is returned at once to every caller but one, which refreshes it (and
+ * gets the fresh value; if its loader fails, the stale value).  opts may
+ * be NULL for the defaults.
+ *
+ * Returns 0 with the value in buf; or SHMC_EBUFSIZE (*vlen = needed; the
+ * value is in the cache, ask again with a bigger buffer); SHMC_ENOTFOUND
+ * (the loader said so, now or cached); the loader's own error code;
+ * -ETIMEDOUT waited wait_ms for another loader; -EINVAL (c, key, vlen or
+ * loader NULL, buf NULL with *vlen > 0); SHMC_EKEYLEN; SHMC_EBUSY called
+ * inside a read section or from a loader; and the errors of shmc_set()
+ * when storing the value fails (the value is still returned in buf).
+ */
+SHMC_API int shmc_get_or_load(shmc_t *c, const void *key, size_t klen,
+                              void *buf, size_t *vlen, uint32_t *flags,
+                              shmc_loader_fn loader, void *arg,
+                              const struct shmc_load_opts *opts);
+
+/*
  * Removes key.  Errors: -EINVAL, SHMC_EKEYLEN, SHMC_ENOTFOUND (it was not
  * there), SHMC_ENOSLOT.
  */
@@ -314,6 +364,12 @@ struct shmc_stats {
 	uint64_t ghost_hits;    /* sets of a key recently evicted */
 	uint64_t set_bytes;     /* key+value bytes written by set/add */
 	uint64_t segments_evicted, grace_periods, stalls;
+	/* get-or-load */
+	uint64_t loads;          /* loader calls */
+	uint64_t load_waits;     /* callers that waited for another's load */
+	uint64_t load_wait_ns;   /* total time they waited */
+	uint64_t lease_takeovers;/* leases taken from a dead or slow loader */
+	uint64_t stale_served;   /* values served past their soft TTL */
 	/* gauges */
 	uint64_t items;          /* items in the index (approximate) */
 	uint64_t used_bytes;     /* bytes of segments holding data */

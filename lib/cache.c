@@ -105,6 +105,11 @@ struct shmc__thr *shmc__thr_slow(struct shmc *c, int *err)
 		}
 		t->c = c;
 		t->s = shmc__slot_at(&c->map, t->slot);
+		/* A previous owner that died loading left lease_seq odd: end
+		 * that lease for anyone still waiting on it. */
+		if (t->s->lease_seq & 1u)
+			shmc__store(&t->s->lease_seq, t->s->lease_seq + 1,
+			            __ATOMIC_RELEASE);
 		t->fork_gen = shmc__fork_gen;
 		t->tid = gettid();
 		pthread_setspecific(c->key, t);
@@ -481,6 +486,7 @@ static void items_delta(struct shmc *c, struct shmc__thr *t, int d)
 	}
 }
 
+/* Inside a read section (see put). */
 int shmc__item_append(struct shmc *c, struct shmc__thr *t, uint64_t h,
                        const void *key, size_t klen, const void *pre,
                        uint32_t prelen, const void *value, size_t vlen,
@@ -601,12 +607,17 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 		}
 	}
 
-	/* 1. Append the item to our own segment; nobody else can see it. */
+	/* 1. Append the item to our own segment; nobody else can see it.
+	 *    Append and publish run in a read section, so a thread that
+	 *    revokes our segment (log.c) waits until both are done. */
 	uint64_t off;
+	shmc__section_enter(c, t);
 	rc = shmc__item_append(c, t, h, key, klen, NULL, 0, value, vlen,
 	                       shmc__expiry(c, ttl), flags, 0, &off);
-	if (SHMC__UNLIKELY(rc))
+	if (SHMC__UNLIKELY(rc)) {
+		shmc__section_exit(t);
 		return rc;
+	}
 
 	/* 2. Publish it under the bucket lock.  The ghost table is looked at
 	 *    only for a new key; its line is fetched meanwhile. */
@@ -619,11 +630,13 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 		/* Lost a race with another add: our bytes stay as garbage
 		 * in the segment until it is evicted. */
 		shmc__ix_unlock(c, t, &x);
+		shmc__section_exit(t);
 		shmc__ctr_add(t, SHMC__C_ADD_EXISTS, 1);
 		return SHMC_EEXISTS;
 	}
 	bool grew = shmc__item_publish(c, t, &x, h, way, e, off);
 	shmc__ix_unlock(c, t, &x);
+	shmc__section_exit(t);
 	shmc__ctr_add(t, mode == PUT_ADD ? SHMC__C_ADDS : SHMC__C_SETS, 1);
 	shmc__ctr_add(t, SHMC__C_SET_BYTES, klen + vlen);
 	if (grew)
@@ -726,6 +739,11 @@ int shmc_stats(shmc_t *c, struct shmc_stats *st)
 	st->segments_evicted = sum[SHMC__C_SEGS_EVICTED];
 	st->grace_periods = sum[SHMC__C_GRACE_PERIODS];
 	st->stalls = sum[SHMC__C_STALLS];
+	st->loads = sum[SHMC__C_LOADS];
+	st->load_waits = sum[SHMC__C_LOAD_WAITS];
+	st->load_wait_ns = sum[SHMC__C_LOAD_WAIT_NS];
+	st->lease_takeovers = sum[SHMC__C_TAKEOVERS];
+	st->stale_served = sum[SHMC__C_STALE];
 	/* A signed sum held in unsigned arithmetic; transiently "negative"
 	 * when a removal is counted before the insert it undoes. */
 	int64_t items = (int64_t)sum[SHMC__C_ITEMS];

@@ -150,6 +150,7 @@ struct shmc__thr {
 	uint32_t depth;      /* read-section nesting */
 	int32_t items_local; /* not yet added to hdr->items_approx */
 	bool evicted;        /* this call evicted: autogrow may look */
+	bool loading;        /* inside a get-or-load loader */
 	uint64_t fork_gen;
 	pid_t tid;
 	struct cds_list_head node;

@@ -300,6 +300,7 @@ bool shmc__ghost_hit(struct shmc *c, uint64_t h)
 
 static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
                        uint32_t *out);
+static int refill(struct shmc *c, struct shmc__thr *t);
 
 /* Appends a copy of item it (sz bytes) to the copy-forward segment and
  * returns its location, or 0 when no segment is left for it. */
@@ -518,6 +519,47 @@ static int punch_one(struct shmc *c, uint32_t id)
 	return 0;
 }
 
+/*
+ * log_lock held.  When every segment is some thread's open segment (more
+ * writing threads than segments), takes one away from another thread:
+ * clear its slot's open_seg, wait a grace period - every write runs in a
+ * read section, so after it no append or publish into that segment is in
+ * flight and the owner's next write sees 0 and takes the slow path - then
+ * seal it into the small queue, where eviction can have it.
+ */
+static int revoke_one(struct shmc *c, struct shmc__thr *t)
+{
+	static __thread uint32_t cursor;
+	for (uint32_t k = 0; k < c->max_readers; k++) {
+		uint32_t i = (cursor + k) % c->max_readers;
+		struct shmc__slot *s = shmc__slot_at(&c->map, i);
+		uint32_t os = shmc__load(&s->open_seg, __ATOMIC_RELAXED);
+		uint32_t id = seg_id(c, os);
+		if (i == t->slot || id >= c->map.hdr->nseg_committed)
+			continue;
+		struct shmc__seghdr *sh = shmc__seg(c, id);
+		if (sh->state != SHMC__SEG_OPEN || sh->owner != i + 1)
+			continue;
+		cursor = i + 1;
+		shmc__store(&s->open_seg, 0, __ATOMIC_RELAXED);
+		/* The bump inside is a full barrier after the store above;
+		 * pairs with the owner's section entry (fence or membarrier). */
+		int rc = shmc__synchronize(&c->map, t->slot,
+		                           SHMC__GRACE_TIMEOUT_NS, shmc__dead_slot,
+		                           true, c);
+		shmc__ctr_add(t, SHMC__C_GRACE_PERIODS, 1);
+		if (rc) {
+			/* Still in use: give it back; its owner seals it. */
+			shmc__store(&s->open_seg, os, __ATOMIC_RELAXED);
+			return rc;
+		}
+		if (sh->state == SHMC__SEG_OPEN && sh->owner == i + 1)
+			seal_into(c, id, SHMC__SEG_SMALL);
+		return 0;
+	}
+	return SHMC_ESTALLED;
+}
+
 /* log_lock held.  A free segment for a writer (keeping the copy-forward
  * reserve) or for copy-forward (cf: never evicts, may use the reserve). */
 static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
@@ -550,24 +592,19 @@ static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
 			continue;
 		}
 		int rc = evict_one(c, t);
+		if (rc == SHMC_ESTALLED)
+			rc = revoke_one(c, t);
 		if (rc)
 			return err ? err : rc;
 	}
 	return SHMC_ESTALLED;
 }
 
-int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
-                     uint64_t *off)
+/* Gives this thread a new open segment (the old one sealed). */
+static int refill(struct shmc *c, struct shmc__thr *t)
 {
 	struct shmc__slot *s = t->s;
-	uint32_t id = seg_id(c, s->open_seg);
-	if (SHMC__LIKELY(id != UINT32_MAX)) {
-		uint64_t w = shmc__seg(c, id)->write_off;
-		if (SHMC__LIKELY(w + size <= c->seg_size)) {
-			*off = ((uint64_t)id << c->seg_shift) + w;
-			return 0;
-		}
-	}
+	uint32_t id;
 	shmc__log_lock(c);
 	if (s->open_seg)
 		shmc__log_seal_open(c, t->slot);
@@ -575,7 +612,6 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 	if (rc == 0) {
 		make_open(c, id, SHMC__SEG_OPEN, t->slot + 1);
 		shmc__store(&s->open_seg, id + 1, __ATOMIC_RELAXED);
-		*off = ((uint64_t)id << c->seg_shift) + SHMC__SEGHDR_SIZE;
 	}
 	/* Opportunistically free what is already safe, without waiting. */
 	if (c->map.hdr->retire_count)
@@ -594,6 +630,33 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 		shmc__autogrow_check(c, t);
 	}
 	return rc;
+}
+
+int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
+                     uint64_t *off)
+{
+	struct shmc__slot *s = t->s;
+	SHMC__ASSERT(t->depth > 0);
+	for (;;) {
+		/* Relaxed: our own field, or 0 stored by a revoker whose grace
+		 * period (which waits for this section) orders it for us. */
+		uint32_t id = seg_id(c, shmc__load(&s->open_seg,
+		                                   __ATOMIC_RELAXED));
+		if (SHMC__LIKELY(id != UINT32_MAX)) {
+			uint64_t w = shmc__seg(c, id)->write_off;
+			if (SHMC__LIKELY(w + size <= c->seg_size)) {
+				*off = ((uint64_t)id << c->seg_shift) + w;
+				return 0;
+			}
+		}
+		/* The slow path may wait for grace periods: leave the read
+		 * section for it (unless the caller holds one open). */
+		shmc__section_exit(t);
+		int rc = refill(c, t);
+		shmc__section_enter(c, t);
+		if (rc)
+			return rc;
+	}
 }
 
 /* log_lock held.  Gives one data segment back to the system: a free one

@@ -229,6 +229,8 @@ enum shmc__ctr {
 	SHMC__C_EXPIRATIONS, SHMC__C_COPY_FORWARDS, SHMC__C_INDEX_DROPS,
 	SHMC__C_GHOST_HITS, SHMC__C_SET_BYTES, SHMC__C_SEGS_EVICTED,
 	SHMC__C_GRACE_PERIODS, SHMC__C_STALLS,
+	SHMC__C_LOADS, SHMC__C_LOAD_WAITS, SHMC__C_LOAD_WAIT_NS,
+	SHMC__C_TAKEOVERS, SHMC__C_STALE,
 	SHMC__C_ITEMS,      /* signed delta: inserts - removals */
 	SHMC__C_CAS_SEQ,    /* per-slot sequence for item CAS values */
 	SHMC__C_COUNT
@@ -245,6 +247,11 @@ enum shmc__ctr {
  *           lock_intent    bucket + 1 the owner is locking or holds, 0 when
  *                          none: lets a reclaimer release a dead owner's lock
  *           lock_intent2   the same for a second (buddy) bucket
+ *           lease_seq      get-or-load: odd while the owner runs a loader;
+ *                          the owner bumps it (release) and FUTEX_WAKEs
+ *                          when done; waiters FUTEX_WAIT on it
+ *           lease_rc       the owner's last load result, written before
+ *                          lease_seq goes even
  *           open_seg       the owner's open log segment + 1 (log_lock)
  *           stall_since    ns timestamp set by a grace period that found this
  *                          slot holding it back; cleared by the next one
@@ -265,7 +272,9 @@ struct shmc__slot {
 	uint32_t generation;
 	uint64_t stall_since;
 	uint32_t lock_intent2; /* a buddy bucket + 1 held with lock_intent */
-	uint8_t pad1[28];
+	uint32_t lease_seq;    /* futex: odd while this thread loads a key */
+	int32_t lease_rc;      /* the last load's result, for its waiters */
+	uint8_t pad1[20];
 
 	pthread_mutex_t mutex;
 	uint8_t pad2[64 - sizeof(pthread_mutex_t)];
