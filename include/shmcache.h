@@ -223,9 +223,10 @@ SHMC_API int shmc_destroy(const char *name);
  * SHMC_EKEYLEN klen 0 or > SHMC_KEY_MAX; SHMC_EVALLEN the item does not fit
  * one segment (see shmc_info().max_value); SHMC_ENOSLOT no reader slot for
  * this thread; SHMC_ESTALLED the cache is full and no memory can be reused
- * because a reader has been inside a read section too long (nothing was
- * stored, nothing else changed); SHMC_EBUSY called inside a read section of
- * the same thread when the cache must evict (end the section first).
+ * because a reader has been inside a read section too long (the item was
+ * not stored; other items may have been evicted trying to make room);
+ * SHMC_EBUSY called inside a read section of the same thread when the
+ * cache must evict (end the section first).
  */
 SHMC_API int shmc_set(shmc_t *c, const void *key, size_t klen,
                       const void *value, size_t vlen, uint32_t ttl,

@@ -195,6 +195,15 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 		shmc__seg_close(&m);
 		return rc;
 	}
+	/* Stock the index's overflow pool, then give the slot this took
+	 * back: creating a cache is not attaching to it. */
+	int trc = 0;
+	struct shmc__thr *t = shmc__thr_get(*out, &trc);
+	if (t) {
+		shmc__ix_prepare(*out, t);
+		pthread_setspecific((*out)->key, NULL);
+		thr_release(*out, t);
+	}
 	if (opts->autogrow.step) {
 		rc = shmc_set_autogrow(*out, &opts->autogrow);
 		if (rc) {
@@ -284,8 +293,9 @@ static inline int check_key(const void *key, size_t klen)
  * Inside a read section: the live, unexpired data item for key (a value,
  * or a cached "not found"), or NULL.  A hit sets the S3-FIFO frequency.
  */
-const struct shmc__item *shmc__lookup(struct shmc *c, uint64_t h,
-                                      const void *key, size_t klen)
+const struct shmc__item *shmc__lookup(struct shmc *c, struct shmc__thr *t,
+                                      uint64_t h, const void *key,
+                                      size_t klen)
 {
 	struct shmc__bucket *bk;
 	uint64_t e;
@@ -293,8 +303,10 @@ const struct shmc__item *shmc__lookup(struct shmc *c, uint64_t h,
 	if (!shmc__ix_find(c, h, key, klen, false, &bk, &i, &e))
 		return NULL;
 	const struct shmc__item *it = shmc__item_at(c, shmc__e_loc(e));
-	if (it->expiry && shmc__expired(it, shmc__now(c)))
+	if (it->expiry && shmc__expired(it, shmc__now(c))) {
+		shmc__ctr_add(t, SHMC__C_EXPIRATIONS, 1);
 		return NULL;
+	}
 	/* Bump the frequency unless saturated (so hot keys stop dirtying
 	 * their line).  A failed CAS means a writer changed the entry; the
 	 * bump is a hint, drop it. */
@@ -310,7 +322,7 @@ static inline const struct shmc__item *lookup_hashed(struct shmc *c,
                                                      const void *key,
                                                      size_t klen)
 {
-	const struct shmc__item *it = shmc__lookup(c, h, key, klen);
+	const struct shmc__item *it = shmc__lookup(c, t, h, key, klen);
 	if (it && (it->vword & SHMC__V_NEG))
 		it = NULL;
 	shmc__ctr_add(t, SHMC__C_GETS, 1);
@@ -335,7 +347,8 @@ int shmc__copy_out(const struct shmc__item *it, void *buf, size_t *vlen,
 		*vlen = n;
 		return SHMC_EBUFSIZE;
 	}
-	memcpy(buf, shmc__uval(it), n);
+	if (n)
+		memcpy(buf, shmc__uval(it), n); /* buf may be NULL when n is 0 */
 	*vlen = n;
 	if (flags)
 		*flags = it->flags;
@@ -780,9 +793,10 @@ int shmc_info(shmc_t *c, struct shmc_info *info)
 	info->segment_size = c->seg_size;
 	info->max_readers = c->max_readers;
 	info->default_ttl = h->default_ttl;
+	/* With a 1-byte key: 8-byte padding of the item still fits, since
+	 * the segment's room (seg_size - 64) is a multiple of 8. */
 	info->max_value = c->seg_size - SHMC__SEGHDR_SIZE -
 	                  sizeof(struct shmc__item) - 1;
-	info->max_value &= ~(uint64_t)7; /* the padded item must fit */
 	info->created = h->created;
 	info->min_memory = shmc__min_memory(c);
 	info->max_memory = h->max_memory;

@@ -323,7 +323,8 @@ uint64_t *shmc__ix_free_way(struct shmc *c, struct shmc__ixl *x,
 	uint64_t *best = NULL;
 	unsigned bestf = SHMC__E_FREQ_MAX + 1;
 	struct shmc__bucket *bk = x->bk, *tail = bk;
-	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+	unsigned n = 0;
+	for (; bk && n <= SHMC__CHAIN_MAX; n++) {
 		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
 			uint64_t v = shmc__load(&bk->e[i], __ATOMIC_RELAXED);
 			if (!v) {
@@ -338,7 +339,11 @@ uint64_t *shmc__ix_free_way(struct shmc *c, struct shmc__ixl *x,
 		tail = bk;
 		bk = shmc__chain_next(c, bk);
 	}
-	struct shmc__bucket *ob = chain_append(c, tail);
+	/* Append only at the true end of a chain that readers walk whole
+	 * (positions 0..SHMC__CHAIN_MAX); past that, forget the least used. */
+	struct shmc__bucket *ob = !bk && n <= SHMC__CHAIN_MAX
+	                              ? chain_append(c, tail)
+	                              : NULL;
 	if (ob) {
 		*dropped = false;
 		return &ob->e[0];
@@ -539,7 +544,10 @@ static int ix_split_one(struct shmc *c, struct shmc__thr *t,
 	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
 	uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
 	uint64_t buddy = p + nb;
-	if (p >= nb || buddy >= c->index_max_mask + 1 - c->pool_max)
+	/* Never trust the geometry from the segment: a level past the
+	 * reservation would shift out of range and send us off the map. */
+	if (L > 40 || nb > c->index_max_mask || p >= nb ||
+	    buddy >= c->index_max_mask + 1 - c->pool_max)
 		return SHMC_EBUDGET;
 	int rc = ix_commit(c, t, (buddy + 1) * SHMC__BUCKET_SIZE);
 	if (rc)
@@ -587,6 +595,10 @@ static int ix_merge_one(struct shmc *c, struct shmc__thr *t,
 	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
 	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
 	uint64_t ng, q, nb;
+	if (L > 40 || (1ull << L) > c->index_max_mask ||
+	    p >= (1ull << L) ||
+	    (1ull << L) + p > c->index_max_mask + 1 - c->pool_max)
+		return SHMC_EBUDGET; /* a geometry we did not write */
 	if (p > 0) {
 		ng = g - 1;
 		q = p - 1;
@@ -655,9 +667,12 @@ static void ix_sanitize(struct shmc *c, struct shmc__thr *t, uint64_t b)
 static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 {
 	pthread_mutex_t *mu = &c->map.hdr->index_lock;
-	int rc = wait ? pthread_mutex_lock(mu) : pthread_mutex_trylock(mu);
-	if (rc == EOWNERDEAD) {
+	int rc;
+	if (wait)
+		rc = shmc__lock(mu) == 1 ? EOWNERDEAD : 0;
+	else if ((rc = pthread_mutex_trylock(mu)) == EOWNERDEAD)
 		pthread_mutex_consistent(mu);
+	if (rc == EOWNERDEAD) {
 		/* A split or merge may have died half-way: tidy the buckets
 		 * it could have been working on. */
 		uint64_t g = c->map.hdr->index_geom;
@@ -700,6 +715,15 @@ void shmc__ix_maybe_grow(struct shmc *c, struct shmc__thr *t)
 		if (ix_split_one(c, t, &ga, &gb) != 0)
 			break;
 	pthread_mutex_unlock(&h->index_lock);
+}
+
+void shmc__ix_prepare(struct shmc *c, struct shmc__thr *t)
+{
+	/* Stock the overflow pool before the first collision needs it. */
+	if (ix_lock(c, t, true) == 0) {
+		pool_ensure(c, t);
+		pthread_mutex_unlock(&c->map.hdr->index_lock);
+	}
 }
 
 /* Releases index pages beyond what geometry g can reach. */

@@ -358,6 +358,7 @@ uint64_t *shmc__ix_find_loc(struct shmc *c, struct shmc__ixl *x, uint64_t loc,
 uint64_t *shmc__ix_free_way(struct shmc *c, struct shmc__ixl *x,
                             bool *dropped);
 void shmc__ix_maybe_grow(struct shmc *c, struct shmc__thr *t);
+void shmc__ix_prepare(struct shmc *c, struct shmc__thr *t);
 int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets);
 void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
                      void *arg);
@@ -373,8 +374,9 @@ int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max);
 int shmc__log_grow_step(struct shmc *c, unsigned max);
 
 /* cache.c: the steps every write is made of, for load.c */
-const struct shmc__item *shmc__lookup(struct shmc *c, uint64_t h,
-                                      const void *key, size_t klen);
+const struct shmc__item *shmc__lookup(struct shmc *c, struct shmc__thr *t,
+                                      uint64_t h, const void *key,
+                                      size_t klen);
 int shmc__copy_out(const struct shmc__item *it, void *buf, size_t *vlen,
                    uint32_t *flags);
 int shmc__item_append(struct shmc *c, struct shmc__thr *t, uint64_t h,

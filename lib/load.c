@@ -336,7 +336,7 @@ int shmc_get_or_load(shmc_t *c, const void *key, size_t klen, void *buf,
 	bool takeover = false;
 	for (;;) {
 		shmc__section_enter(c, t);
-		const struct shmc__item *it = shmc__lookup(c, h, key, klen);
+		const struct shmc__item *it = shmc__lookup(c, t, h, key, klen);
 		bool stale = false;
 		int vrc = SHMC_ENOTFOUND;
 		if (it && (it->vword & SHMC__V_NEG)) {

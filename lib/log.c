@@ -225,6 +225,9 @@ static void log_repair(struct shmc *c)
 				mn[nmn++] = (struct seq_id){sh->seq, id};
 			break;
 		case SHMC__SEG_RETIRED:
+			/* Its eviction may have died anywhere: memory it held
+			 * is reused only after a grace period that starts now. */
+			sh->retire_epoch = shmc__epoch_bump(&c->map);
 			list_push(c, HDR_LIST(h, retire), id);
 			break;
 		case SHMC__SEG_FREE:
@@ -430,9 +433,11 @@ static int evict_one(struct shmc *c, struct shmc__thr *t)
 	}
 	evict_items(c, t, v, from_small, now);
 	struct shmc__seghdr *sh = shmc__seg(c, v);
-	sh->state = SHMC__SEG_RETIRED;
-	/* The bump is a full barrier after every unpublishing store above. */
+	/* The epoch first, then the state: a repair trusts the epoch of any
+	 * segment it finds RETIRED (and stamps a fresh one anyway).  The
+	 * bump is a full barrier after every unpublishing store above. */
 	sh->retire_epoch = shmc__epoch_bump(&c->map);
+	shmc__store(&sh->state, SHMC__SEG_RETIRED, __ATOMIC_RELEASE);
 	list_push(c, HDR_LIST(h, retire), v);
 	shmc__ctr_add(t, SHMC__C_SEGS_EVICTED, 1);
 	t->evicted = true;
@@ -474,11 +479,13 @@ static int reclaim_retired(struct shmc *c, struct shmc__thr *t, bool wait)
 static uint32_t next_uncommitted(struct shmc *c)
 {
 	struct shmc__hdr *h = c->map.hdr;
+	uint32_t n = h->nseg_committed < c->nseg_max ? h->nseg_committed
+	                                             : c->nseg_max;
 	if (h->holes)
-		for (uint32_t id = 0; id < h->nseg_committed; id++)
+		for (uint32_t id = 0; id < n; id++)
 			if (shmc__seg_is_hole(c, id))
 				return id;
-	return h->nseg_committed;
+	return n;
 }
 
 static int commit_one(struct shmc *c)
@@ -517,6 +524,27 @@ static int punch_one(struct shmc *c, uint32_t id)
 	h->holes++;
 	h->committed -= c->seg_size;
 	return 0;
+}
+
+/*
+ * log_lock held.  When open segments hold a large share of memory, looks
+ * for dead threads among their owners: a dead slot is reclaimed by the
+ * probe, which seals its segment (shmc__dead_slot).  Otherwise memory held
+ * by killed writers would come back only when something else probed them.
+ */
+static void reap_dead_writers(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t parked = h->free_count + h->small_count + h->main_count +
+	                  h->retire_count + h->holes + (h->cf_seg != 0);
+	uint32_t open = h->nseg_committed > parked ? h->nseg_committed - parked
+	                                           : 0;
+	if (open * 4 < h->nseg_committed)
+		return;
+	for (uint32_t i = 0; i < c->max_readers; i++)
+		if (shmc__load(&shmc__slot_at(&c->map, i)->open_seg,
+		               __ATOMIC_RELAXED))
+			shmc__slot_probe(&c->map, i, shmc__dead_slot, true, c);
 }
 
 /*
@@ -591,6 +619,10 @@ static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
 				return rc;
 			continue;
 		}
+		if (round == 0)
+			reap_dead_writers(c);
+		if (h->free_count > reserve)
+			continue;
 		int rc = evict_one(c, t);
 		if (rc == SHMC_ESTALLED)
 			rc = revoke_one(c, t);

@@ -97,16 +97,47 @@ static int shrink_to_budget(struct shmc *c, struct shmc__thr *t,
                                       void *),
                             void *arg)
 {
+	uint64_t last = UINT64_MAX;
+	unsigned idle = 0;
 	for (;;) {
 		shmc__log_lock(c);
 		int rc = shmc__log_shrink_step(c, t, STEP_SEGMENTS);
+		uint64_t now = c->map.hdr->committed;
 		shmc__log_unlock(c);
 		if (rc <= 0)
 			return rc;
+		/* Each step gives back memory or evicts; a long run of steps
+		 * that change nothing means nothing more can be had. */
+		idle = now < last ? 0 : idle + 1;
+		last = now < last ? now : last;
+		if (idle > 64)
+			return SHMC_ESTALLED;
 		rc = report(c, from, to, 0, fn, arg);
 		if (rc)
 			return rc;
 	}
+}
+
+/* The mutable header fields a resume would act on, against the immutable
+ * ones: a corrupt segment is left for shmc_check to report, not acted on. */
+static bool resumable(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t g = h->index_geom;
+	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
+	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
+	return h->resize_phase <= PHASE_SHRINK &&
+	       h->resize_target <= h->max_memory &&
+	       h->max_memory <= h->file_size &&
+	       h->nseg_committed <= c->nseg_max &&
+	       h->holes <= h->nseg_committed &&
+	       h->free_count <= h->nseg_committed &&
+	       h->small_count <= h->nseg_committed &&
+	       h->main_count <= h->nseg_committed &&
+	       h->retire_count <= h->nseg_committed &&
+	       h->pool_committed <= c->pool_max && L <= 40 &&
+	       (1ull << L) <= c->index_max_mask && p < (1ull << L) &&
+	       h->committed <= h->file_size;
 }
 
 /* The index size this budget and item count call for. */
@@ -188,7 +219,7 @@ static int resize_lock(struct shmc *c, struct shmc__thr *t, bool try)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	int rc = try ? pthread_mutex_trylock(&h->resize_lock)
-	             : pthread_mutex_lock(&h->resize_lock);
+	             : (shmc__lock(&h->resize_lock), 0);
 	if (rc == EBUSY)
 		return SHMC_EBUSY;
 	if (rc == EOWNERDEAD) {
@@ -197,9 +228,9 @@ static int resize_lock(struct shmc *c, struct shmc__thr *t, bool try)
 	}
 	if (rc)
 		return -rc;
-	if (h->resize_phase != PHASE_NONE) {
+	if (h->resize_phase != PHASE_NONE && resumable(c)) {
 		uint64_t to = h->resize_target;
-		if (to <= h->max_memory && to >= shmc__fixed_committed(c))
+		if (to >= shmc__min_memory(c))
 			do_resize(c, t, to, SHMC_RESIZE_RESUMED, NULL, NULL);
 		else
 			h->resize_phase = PHASE_NONE;

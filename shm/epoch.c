@@ -103,7 +103,26 @@ int shmc__mutex_init(pthread_mutex_t *mu)
 
 int shmc__lock(pthread_mutex_t *mu)
 {
-	int rc = pthread_mutex_lock(mu);
+	/*
+	 * A timed wait in 5 ms slices, not pthread_mutex_lock: with robust
+	 * process-shared mutexes a wake-up can be lost for good.  The waiter
+	 * woken by an unlock is SIGKILLed before it takes the lock; the next
+	 * locker takes it on the fast path and clears the waiters bit; the
+	 * other sleepers are never woken (seen with glibc 2.36 on Linux 6.18
+	 * with a 40-line program, no shmcache involved).  Timing out makes
+	 * every sleeper look again.
+	 */
+	int rc;
+	do {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 5 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		rc = pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
+	} while (rc == ETIMEDOUT);
 	if (rc == EOWNERDEAD) {
 		pthread_mutex_consistent(mu);
 		return 1;

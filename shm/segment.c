@@ -39,25 +39,19 @@
 
 static int sys_open(const char *p, int f, mode_t m) { return open(p, f, m); }
 
-static const struct shmc__sys shmc__sys_default = {
-	.open = sys_open,
-	.close = close,
-	.fstat = fstat,
-	.fchmod = fchmod,
-	.ftruncate = ftruncate,
-	.fallocate = fallocate,
-	.pread = pread,
-	.mmap = mmap,
-	.munmap = munmap,
-	.link = link,
-	.unlink = unlink,
-};
+#define SYS_DEFAULT                                                            \
+	{                                                                      \
+		.open = sys_open, .close = close, .fstat = fstat,              \
+		.fchmod = fchmod, .ftruncate = ftruncate,                      \
+		.fallocate = fallocate, .pread = pread, .mmap = mmap,          \
+		.munmap = munmap, .link = link, .unlink = unlink,              \
+	}
 
-struct shmc__sys shmc__sys = shmc__sys_default;
+struct shmc__sys shmc__sys = SYS_DEFAULT;
 
 void shmc__sys_reset(void)
 {
-	shmc__sys = shmc__sys_default;
+	shmc__sys = (struct shmc__sys)SYS_DEFAULT;
 }
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -408,7 +402,7 @@ int shmc__seg_open(const char *name, unsigned flags, struct shmc__map *m)
 		return rc;
 	int fd = shmc__sys.open(m->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
-		return errno == ELOOP ? SHMC_ENOTCACHE : -errno;
+		return errno == ELOOP || errno == EISDIR ? SHMC_ENOTCACHE : -errno;
 	struct stat st;
 	if (shmc__sys.fstat(fd, &st) != 0) {
 		rc = -errno;
