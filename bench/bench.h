@@ -276,6 +276,7 @@ uint64_t shmcache_memory_for(const struct cfg *cfg);
 
 int cmd_replay(int argc, char **argv);
 int cmd_scenario(const char *which, int argc, char **argv);
+int cmd_stampede(int argc, char **argv);
 int cmd_selftest(void);
 
 extern const struct option cfg_long_options[];

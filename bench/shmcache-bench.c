@@ -851,6 +851,7 @@ static void usage(void)
 	        "       shmcache-bench replay TRACE (--memory SIZE | --items N)"
 	        " [--ignore-size]\n"
 	        "       shmcache-bench flash-sale|scan [options]\n"
+	        "       shmcache-bench stampede [--procs N] [--chart PNG]\n"
 	        "       shmcache-bench selftest\n"
 	        "systems: shmcache shmcache-ref inproc memcached redis "
 	        "redis-pipe\n");
@@ -870,5 +871,7 @@ int main(int argc, char **argv)
 		return cmd_scenario(argv[1], argc - 1, argv + 1);
 	if (strcmp(argv[1], "selftest") == 0)
 		return cmd_selftest();
+	if (strcmp(argv[1], "stampede") == 0)
+		return cmd_stampede(argc - 1, argv + 1);
 	usage();
 }

@@ -1,0 +1,273 @@
+/*
+ * fuzz_cache.c - hostile segments for shmc_open, shmc_check and lookups.
+ *
+ * Proves (with libFuzzer, or by replaying tests/fuzz/corpus in the unit
+ * suite): whatever bytes are written over a valid cache file - its header
+ * (raw, or with the checksum fixed up so validation passes), its mutable
+ * log and index state, its index buckets, its reader slots or its data
+ * segments - shmc_open either refuses it with an error or opens it, and
+ * then shmc_check, gets, get_ref, keys, stats and readers never crash and
+ * never touch memory outside the mapping.
+ *
+ * Input: byte 0 picks the region, bytes 1..4 an offset inside it (little
+ * endian), the rest is written there.  The robust mutexes in the header
+ * and the slots are restored from the template after the write: a garbage
+ * pthread mutex is outside what the library claims to survive (shmc__lock
+ * aborts on one by design; see the report).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "fuzz_cache.h"
+
+#define NAME "fz"
+#define NKEYS 64
+
+static uint8_t *tpl;       /* the valid cache file */
+static size_t tpl_len;
+static struct shmc__hdr th; /* its header */
+static struct {
+	off_t off, len;
+} ext[64]; /* its data extents (the rest are holes) */
+static int next;
+static char path[512];
+
+static char dir[64];
+
+static pid_t maker;
+
+void shmc_fuzz_cleanup(void)
+{
+	if (getpid() != maker)
+		return;
+	unlink(path);
+	rmdir(dir);
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	abort();
+}
+
+static size_t key_of(char *k, int i)
+{
+	return (size_t)snprintf(k, 32, "key-%d", i);
+}
+
+void shmc_fuzz_init(void)
+{
+	if (tpl)
+		return;
+	snprintf(dir, sizeof(dir), "%s/shmcache-fuzz.XXXXXX",
+	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	if (!mkdtemp(dir))
+		die("mkdtemp");
+	maker = getpid();
+	atexit(shmc_fuzz_cleanup);
+	setenv("SHMCACHE_DIR", dir, 1);
+	snprintf(path, sizeof(path), "%s/shmcache." NAME, dir);
+
+	struct shmc_create_opts o;
+	shmc_create_opts_init(&o);
+	o.memory = 512u << 10;
+	o.segment_size = SHMC_SEGMENT_MIN;
+	o.max_readers = 4;
+	shmc_t *c = NULL;
+	if (shmc_create(NAME, &o, &c) != 0)
+		die("shmc_create");
+	/* Enough writes to evict, a few hot keys, a few deletes: every list
+	 * and segment state has something in it. */
+	char k[32], v[300];
+	memset(v, 'v', sizeof(v));
+	for (int r = 0; r < 40; r++) {
+		for (int i = 0; i < NKEYS; i++) {
+			size_t kl = key_of(k, r % 4 == 3 ? i + 1000 * r : i);
+			shmc_set(c, k, kl, v, (size_t)(i * 4 + r) % 300, 0,
+			         (uint32_t)i);
+		}
+		for (int i = 0; i < 8; i++) {
+			char b[300];
+			size_t vl = sizeof(b);
+			shmc_get(c, k, key_of(k, i), b, &vl, NULL);
+		}
+		shmc_del(c, k, key_of(k, 60 + r % 4));
+	}
+	shmc_close(c);
+
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0)
+		die("open template");
+	tpl_len = (size_t)st.st_size;
+	tpl = calloc(1, tpl_len);
+	if (!tpl || pread(fd, tpl, tpl_len, 0) != (ssize_t)tpl_len)
+		die("read template");
+	memcpy(&th, tpl, sizeof(th));
+	off_t pos = 0;
+	while (next < 64) {
+		off_t d = lseek(fd, pos, SEEK_DATA);
+		if (d < 0)
+			break;
+		off_t hole = lseek(fd, d, SEEK_HOLE);
+		ext[next].off = d;
+		ext[next].len = hole - d;
+		next++;
+		pos = hole;
+	}
+	close(fd);
+}
+
+/* Rewrites the file as the template: same holes, same bytes. */
+static int restore(void)
+{
+	int fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0)
+		die("open");
+	if (ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)tpl_len) != 0)
+		die("ftruncate");
+	for (int i = 0; i < next; i++)
+		if (pwrite(fd, tpl + ext[i].off, (size_t)ext[i].len,
+		           ext[i].off) != (ssize_t)ext[i].len)
+			die("pwrite");
+	return fd;
+}
+
+static void put_back(int fd, off_t off, size_t len)
+{
+	if (pwrite(fd, tpl + off, len, off) != (ssize_t)len)
+		die("pwrite");
+}
+
+/* Writes d[0..n) at region [lo, hi) + off, clipped to the region. */
+static void spray(int fd, uint64_t lo, uint64_t hi, uint32_t off,
+                  const uint8_t *d, size_t n)
+{
+	if (hi <= lo || hi > tpl_len)
+		return;
+	uint64_t at = lo + off % (hi - lo);
+	if (n > hi - at)
+		n = (size_t)(hi - at);
+	if (n && pwrite(fd, d, n, (off_t)at) != (ssize_t)n)
+		die("pwrite");
+}
+
+static int count_key(const void *k, size_t kl, size_t vl, void *arg)
+{
+	(void)k;
+	(void)kl;
+	(void)vl;
+	return ++*(int *)arg > 100000;
+}
+
+static int count_reader(const struct shmc_reader *r, void *arg)
+{
+	(void)r;
+	++*(int *)arg;
+	return 0;
+}
+
+int shmc_fuzz_one(const uint8_t *data, size_t size)
+{
+	shmc_fuzz_init();
+	if (size < 5)
+		return 0;
+	unsigned mode = data[0] % 6;
+	uint32_t off = (uint32_t)data[1] | (uint32_t)data[2] << 8 |
+	               (uint32_t)data[3] << 16 | (uint32_t)data[4] << 24;
+	data += 5;
+	size -= 5;
+	int fd = restore();
+	uint64_t seg_end = th.data_off +
+	                   (uint64_t)th.nseg_max * th.seg_size;
+	switch (mode) {
+	case 0: /* the header page as it comes */
+		spray(fd, 0, SHMC__HDR_SIZE, off, data, size);
+		break;
+	case 1: { /* the immutable part, checksum fixed up */
+		struct shmc__hdr h = th;
+		size_t n = size < SHMC__CHECKSUM_SPAN ? size
+		                                      : SHMC__CHECKSUM_SPAN;
+		size_t at = off % SHMC__CHECKSUM_SPAN;
+		if (n > SHMC__CHECKSUM_SPAN - at)
+			n = SHMC__CHECKSUM_SPAN - at;
+		memcpy((uint8_t *)&h + at, data, n);
+		h.checksum = shmc__hdr_checksum(&h);
+		if (pwrite(fd, &h, SHMC__CHECKSUM_SPAN + 8, 0) !=
+		    SHMC__CHECKSUM_SPAN + 8)
+			die("pwrite");
+		break;
+	}
+	case 2: /* the mutable header: log, index and resize state */
+		spray(fd, offsetof(struct shmc__hdr, epoch), SHMC__HDR_SIZE,
+		      off, data, size);
+		break;
+	case 3: /* the index region (buckets and overflow pool) */
+		spray(fd, th.index_off, th.ghost_off, off, data, size);
+		break;
+	case 4: /* reader slots */
+		spray(fd, th.slots_off, th.index_off, off, data, size);
+		for (uint32_t i = 0; i < th.max_readers; i++)
+			put_back(fd,
+			         (off_t)(th.slots_off +
+			                 (uint64_t)i * SHMC__SLOT_SIZE +
+			                 offsetof(struct shmc__slot, mutex)),
+			         sizeof(pthread_mutex_t));
+		break;
+	default: /* data segments: segment headers and items */
+		spray(fd, th.data_off, seg_end, off, data, size);
+		break;
+	}
+	/* The header's robust mutexes stay valid. */
+	put_back(fd, offsetof(struct shmc__hdr, log_lock),
+	         sizeof(pthread_mutex_t));
+	put_back(fd, offsetof(struct shmc__hdr, index_lock),
+	         sizeof(pthread_mutex_t));
+	put_back(fd, offsetof(struct shmc__hdr, resize_lock),
+	         sizeof(pthread_mutex_t));
+	close(fd);
+
+	shmc_t *c = NULL;
+	int rc = shmc_open(NAME, 0, &c);
+	if (rc != 0) {
+		/* Refused: with one of the documented codes. */
+		if (rc != SHMC_ENOTCACHE && rc != SHMC_EVERSION &&
+		    rc != SHMC_ECORRUPT)
+			abort();
+		return 0;
+	}
+	(void)shmc_check(c, NULL, NULL);
+	char k[32], buf[512];
+	for (int i = 0; i < NKEYS; i += 3) {
+		size_t kl = key_of(k, i), vl = sizeof(buf);
+		(void)shmc_get(c, k, kl, buf, &vl, NULL);
+	}
+	if (shmc_read_begin(c) == 0) {
+		for (int i = 1; i < NKEYS; i += 5) {
+			const void *v;
+			size_t vl;
+			volatile uint8_t sum = 0;
+			if (shmc_get_ref(c, k, key_of(k, i), &v, &vl, NULL) == 0)
+				for (size_t j = 0; j < vl; j++)
+					sum += ((const uint8_t *)v)[j];
+			(void)sum;
+		}
+		shmc_read_end(c);
+	}
+	int n = 0;
+	(void)shmc_keys(c, count_key, &n);
+	struct shmc_stats st;
+	(void)shmc_stats(c, &st);
+	(void)shmc_readers(c, count_reader, &n);
+	(void)shmc_check(c, NULL, NULL);
+	shmc_close(c);
+	return 0;
+}
