@@ -328,6 +328,14 @@ SHMC_API int shmc_get_or_load(shmc_t *c, const void *key, size_t klen,
                               const struct shmc_load_opts *opts);
 
 /*
+ * The seconds key has left to live in *ttl (SHMC_TTL_NONE when it never
+ * expires), for tools that copy items with their TTL (dump/restore).
+ * Errors: -EINVAL c, key or ttl NULL; SHMC_EKEYLEN; SHMC_ENOTFOUND;
+ * SHMC_ENOSLOT.
+ */
+SHMC_API int shmc_ttl(shmc_t *c, const void *key, size_t klen, uint32_t *ttl);
+
+/*
  * Removes key.  Errors: -EINVAL, SHMC_EKEYLEN, SHMC_ENOTFOUND (it was not
  * there), SHMC_ENOSLOT.
  */

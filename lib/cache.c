@@ -434,6 +434,26 @@ int shmc_mget(shmc_t *c, struct shmc_mget_item *items, size_t n)
 	return hits;
 }
 
+int shmc_ttl(shmc_t *c, const void *key, size_t klen, uint32_t *ttl)
+{
+	int rc = check_key(key, klen);
+	if (!c || !ttl)
+		return -EINVAL;
+	if (rc)
+		return rc;
+	struct shmc__thr *t = shmc__thr_get(c, &rc);
+	if (!t)
+		return rc;
+	shmc__section_enter(c, t);
+	const struct shmc__item *it = lookup(c, t, key, klen);
+	if (it) {
+		uint32_t now = shmc__now(c);
+		*ttl = it->expiry ? it->expiry - now : SHMC_TTL_NONE;
+	}
+	shmc__section_exit(t);
+	return it ? 0 : SHMC_ENOTFOUND;
+}
+
 int shmc_read_begin(shmc_t *c)
 {
 	int rc = 0;
