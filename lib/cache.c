@@ -445,7 +445,11 @@ int shmc_ttl(shmc_t *c, const void *key, size_t klen, uint32_t *ttl)
 	if (!t)
 		return rc;
 	shmc__section_enter(c, t);
-	const struct shmc__item *it = lookup(c, t, key, klen);
+	/* Not counted as a get: a tool's walk must not skew hit ratios. */
+	const struct shmc__item *it =
+	    shmc__lookup(c, t, shmc__hash(key, klen), key, klen);
+	if (it && (it->vword & SHMC__V_NEG))
+		it = NULL;
 	if (it) {
 		uint32_t now = shmc__now(c);
 		*ttl = it->expiry ? it->expiry - now : SHMC_TTL_NONE;
