@@ -32,8 +32,10 @@ void shmc__assert_fail(const char *what, const char *file, int line)
     __attribute__((noreturn, cold));
 
 /* How long a writer waits for a reader before giving up with
- * SHMC_ESTALLED: long enough for any honest read section. */
-#define SHMC__GRACE_TIMEOUT_NS (50u * 1000u * 1000u)
+ * SHMC_ESTALLED: long enough for any honest read section, including one
+ * whose process the scheduler has preempted on a crowded machine.  A
+ * reader found stalled this long is not waited for again (epoch.c). */
+#define SHMC__GRACE_TIMEOUT_NS (1000u * 1000u * 1000u)
 #define SHMC__TTL_MAX (10u * 365u * 86400u)
 /* Free segments kept back for copy-forward during eviction. */
 #define SHMC__CF_RESERVE 1u

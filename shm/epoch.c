@@ -277,6 +277,13 @@ int shmc__epoch_wait(struct shmc__map *m, uint64_t t, uint32_t self,
 			uint64_t now = shmc__now_ns();
 			if (!start)
 				start = now;
+			/* A reader already known to be stalled (for longer than
+			 * the timeout) is not waited for again by every writer;
+			 * one merely preempted gets the whole timeout. */
+			uint64_t since = shmc__load(&shmc__slot_at(m, i)->stall_since,
+			                            __ATOMIC_RELAXED);
+			if (since && now - since > timeout_ns)
+				return SHMC_ESTALLED;
 			if (now - start > timeout_ns) {
 				struct shmc__slot *s = shmc__slot_at(m, i);
 				uint64_t zero = 0;

@@ -85,6 +85,7 @@ static void under_load(void **state)
 	o.memory = 64 * MiB;
 	o.max_memory = 1024 * MiB;
 	th_private_dir();
+	shmc_destroy("rz"); /* a failed test before may have left it */
 	shmc_t *c = NULL;
 	assert_int_equal(shmc_create("rz", &o, &c), 0);
 	struct shared *sh = mp_shared(sizeof(*sh));
@@ -153,6 +154,7 @@ static void killed_resizer(void **state)
 	o.memory = 64 * MiB;
 	o.max_memory = 512 * MiB;
 	th_private_dir();
+	shmc_destroy("rz"); /* a failed test before may have left it */
 	shmc_t *c = NULL;
 	assert_int_equal(shmc_create("rz", &o, &c), 0);
 	/* Fill it, so shrinks must evict. */
