@@ -6,16 +6,21 @@
  * 1. shmc_keys() collects the keys into a private arena (its callback may
  *    not call back into the cache, and must not block inside the read
  *    section: writing happens later).
- * 2. Each key is read with shmc_get() (value and flags); a key evicted or
- *    deleted since step 1 is skipped, so the dump is a consistent set of
- *    items each of which was in the cache, not a point-in-time image.
+ * 2. Each key is read with shmc_get() (value and flags), then shmc_ttl()
+ *    (seconds left, recorded relative to the header's time, see
+ *    snapshot.h); a key evicted or deleted since step 1 is skipped, so the
+ *    dump is a consistent set of items each of which was in the cache, not
+ *    a point-in-time image.  A key set again between its get and its
+ *    shmc_ttl() is recorded with the new TTL and the old value: the pair
+ *    is not atomic, and neither is the dump.
  * 3. The records stream into FILE.tmp.PID in FILE's directory while an
  *    XXH64 state hashes every byte; the trailer closes it, the file is
  *    fsync()ed and renamed over FILE, so FILE is never half-written.
  * Progress goes to stderr when stderr is a terminal.
  *
- * LIMITATION: the public API exposes no item's expiry, so records carry
- * SNAP_TTL_UNKNOWN and restore applies the target cache's default TTL.
+ * LIMITATION: a get-or-load value's soft TTL (stale-while-revalidate) is
+ * not exposed by the library and is not kept: restored, such an item has
+ * only its hard TTL.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -81,6 +86,16 @@ static void put(struct out *o, const void *p, size_t n)
 	XXH64_update(o->h, p, n);
 }
 
+/* A TTL read now as seconds left at `created` (SHMC_TTL_NONE kept). */
+static uint32_t rec_ttl(uint32_t ttl, uint64_t created)
+{
+	if (ttl == SHMC_TTL_NONE)
+		return SHMC_TTL_NONE;
+	uint64_t now = (uint64_t)time(NULL);
+	uint64_t at = (uint64_t)ttl + (now > created ? now - created : 0);
+	return at < SNAP_TTL_UNKNOWN ? (uint32_t)at : SNAP_TTL_UNKNOWN - 1;
+}
+
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
@@ -135,7 +150,8 @@ int cmd_dump(int argc, char **argv)
 	memcpy(hdr, SNAP_MAGIC, 8);
 	snap_put32(hdr + 8, SNAP_VERSION);
 	snap_put32(hdr + 12, SNAP_HDR_SIZE);
-	snap_put64(hdr + 16, (uint64_t)time(NULL));
+	uint64_t created = (uint64_t)time(NULL);
+	snap_put64(hdr + 16, created);
 	put(&o, hdr, sizeof(hdr));
 
 	bool progress = isatty(STDERR_FILENO);
@@ -160,6 +176,9 @@ int cmd_dump(int argc, char **argv)
 			cap = vlen;
 			g = shmc_get(c, key, klen, val, &vlen, &flags);
 		}
+		uint32_t ttl = 0;
+		if (!g)
+			g = shmc_ttl(c, key, klen, &ttl);
 		if (g == SHMC_ENOTFOUND || g == SHMC_EBUFSIZE)
 			continue; /* gone (or still growing): skip it */
 		if (g) {
@@ -169,7 +188,7 @@ int cmd_dump(int argc, char **argv)
 		uint8_t rec[SNAP_REC_SIZE] = {0};
 		snap_put32(rec, (uint32_t)klen);
 		snap_put32(rec + 4, flags);
-		snap_put32(rec + 8, SNAP_TTL_UNKNOWN);
+		snap_put32(rec + 8, rec_ttl(ttl, created));
 		snap_put64(rec + 16, vlen);
 		put(&o, rec, sizeof(rec));
 		put(&o, key, klen);

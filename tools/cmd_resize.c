@@ -129,9 +129,8 @@ static int show_history(shmc_t *c, bool json)
 {
 	struct shmc_resize_record r[16];
 	int n = shmc_resize_history(c, r, 16);
-	static const char *why[] = {"?", "manual", "autogrow", "resumed"};
 	for (int i = 0; i < n; i++) {
-		const char *reason = r[i].reason < 4 ? why[r[i].reason] : "?";
+		const char *reason = tool_resize_reason(r[i].reason);
 		if (json) {
 			struct jw w;
 			jw_init(&w, stdout);

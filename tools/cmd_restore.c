@@ -9,9 +9,10 @@
  * record count.  Only a file that passes all of that is loaded, with
  * shmc_set(), so a damaged file stores nothing.  Remaining TTLs are
  * shortened by the time since the dump; records already expired are
- * skipped.  A set that fails mid-load (e.g. SHMC_ESTALLED) stops the load
- * and says how many items were stored.  Progress on stderr when it is a
- * terminal.
+ * skipped; a record whose TTL is not known (every record of a version 1
+ * dump) gets the cache's default TTL.  A set that fails mid-load (e.g.
+ * SHMC_ESTALLED) stops the load and says how many items were stored.
+ * Progress on stderr when it is a terminal.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,10 +48,11 @@ static int validate(const char *file, const uint8_t *p, size_t n,
 		return -EBADMSG;
 	}
 	uint32_t ver = snap_get32(p + 8);
-	if (ver != SNAP_VERSION || snap_get32(p + 12) != SNAP_HDR_SIZE) {
+	if (ver < SNAP_VERSION_MIN || ver > SNAP_VERSION ||
+	    snap_get32(p + 12) != SNAP_HDR_SIZE) {
 		tool_fail(-ENOTSUP, "%s: dump format version %u (this tool "
-		                    "reads version %u)",
-		          file, ver, SNAP_VERSION);
+		                    "reads versions %u to %u)",
+		          file, ver, SNAP_VERSION_MIN, SNAP_VERSION);
 		return -ENOTSUP;
 	}
 	const uint8_t *tr = p + n - SNAP_TRAILER_SIZE;
@@ -179,6 +181,8 @@ int cmd_restore(int argc, char **argv)
 				continue;
 			}
 			ttl -= (uint32_t)age;
+			if (ttl > SNAP_TTL_MAX)
+				ttl = SNAP_TTL_MAX;
 		}
 		rc = shmc_set(c, key, klen, key + klen, vlen, ttl, flags);
 		if (rc)

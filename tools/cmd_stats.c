@@ -2,8 +2,9 @@
  * cmd_stats.c - `shmcache stats NAME [--json | --prometheus]
  * [--watch SECS [--count N]]`.
  *
- * One reading (metrics.c) rendered once, or every SECS seconds until
- * interrupted or N readings were printed.  With --watch, --json prints one
+ * One reading (metrics.c: counters, gauges, get-or-load figures, the
+ * autogrow policy and the recent resizes) rendered once, or every SECS
+ * seconds until interrupted or N readings were printed.  With --watch, --json prints one
  * object per line (JSON Lines) and the text view adds per-second rates
  * since the previous reading.  Reading stats takes no reader slot and no
  * lock: it never slows the cache's users.
@@ -110,14 +111,16 @@ int cmd_stats(int argc, char **argv)
 			tool_snap_text(stdout, &cur);
 			if (watch > 0 && i > 0) {
 				printf("rates          %.1f gets/s, %.1f sets/s, "
-				       "%.1f evictions/s\n",
+				       "%.1f evictions/s, %.1f loads/s\n",
 				       tool_rate(prev.st.gets, cur.st.gets,
 				                 prev.t_ns, cur.t_ns),
 				       tool_rate(prev.st.sets, cur.st.sets,
 				                 prev.t_ns, cur.t_ns),
 				       tool_rate(prev.st.evictions,
 				                 cur.st.evictions, prev.t_ns,
-				                 cur.t_ns));
+				                 cur.t_ns),
+				       tool_rate(prev.st.loads, cur.st.loads,
+				                 prev.t_ns, cur.t_ns));
 			}
 			if (watch > 0)
 				printf("\n");

@@ -4,7 +4,8 @@
  *
  * Every interval it takes a reading (metrics.c) and derives rates from
  * the previous one: ops/s (gets + sets + deletes), gets/s, sets/s,
- * evictions/s, the hit ratio over the interval.  The last 60 ops/s values
+ * evictions/s, loads/s (get-or-load loader calls, the backend's load),
+ * the hit ratio over the interval.  The last 60 ops/s values
  * feed a sparkline (a minute at the default 1 s interval).
  *
  * On a terminal it draws a full screen with plain ANSI escapes (alternate
@@ -165,6 +166,8 @@ int cmd_top(int argc, char **argv)
 		                        cur.t_ns);
 		double ev = tool_rate(prev.st.evictions, cur.st.evictions,
 		                      prev.t_ns, cur.t_ns);
+		double loads = tool_rate(prev.st.loads, cur.st.loads, prev.t_ns,
+		                         cur.t_ns);
 		uint64_t dh = cur.st.hits - prev.st.hits;
 		uint64_t dl = dh + cur.st.misses - prev.st.misses;
 		double hr = dl ? (double)dh / (double)dl : cur.hit_ratio;
@@ -180,9 +183,9 @@ int cmd_top(int argc, char **argv)
 			strftime(ts, sizeof(ts), "%H:%M:%S",
 			         localtime_r(&t, &tm));
 			printf("%s %s ops/s=%.1f gets/s=%.1f sets/s=%.1f "
-			       "hit_ratio=%.2f%% evictions/s=%.1f "
+			       "hit_ratio=%.2f%% evictions/s=%.1f loads/s=%.1f "
 			       "utilisation=%.2f%% items=%llu processes=%u\n",
-			       ts, name, ops, gets, sets, hr * 100, ev,
+			       ts, name, ops, gets, sets, hr * 100, ev, loads,
 			       cur.utilisation * 100,
 			       (unsigned long long)cur.st.items,
 			       cur.st.processes);
@@ -198,6 +201,10 @@ int cmd_top(int argc, char **argv)
 			       hr * 100, cur.hit_ratio * 100);
 			printf("evictions/s%12.1f   expirations %llu\033[K\n",
 			       ev, (unsigned long long)cur.st.expirations);
+			printf("loads/s    %12.1f   load waits %llu, stale "
+			       "served %llu\033[K\n",
+			       loads, (unsigned long long)cur.st.load_waits,
+			       (unsigned long long)cur.st.stale_served);
 			printf("items      %12llu   index load %.1f%%\033[K\n",
 			       (unsigned long long)cur.st.items,
 			       cur.index_load * 100);

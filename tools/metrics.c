@@ -13,6 +13,13 @@
  *                 with the eviction rate.
  *   index_load    items / (index_buckets * 7), the share of index entries
  *                 in use (a bucket holds 7).
+ *   load_wait_mean_ns  load_wait_ns / load_waits: how long a get-or-load
+ *                 caller waited, on average, for another's load.
+ *   ag_ceiling    the autogrow ceiling in force: the policy's, or the
+ *                 reservation when the policy says 0.
+ * A reading also holds the autogrow policy and the resize history (the
+ * library keeps the last 16 resizes, read without a lock like the
+ * counters).
  * Counters are read without locks (see shmc_stats) and may be a few
  * operations behind; two readings are never mixed in one rendering.
  *
@@ -20,9 +27,12 @@
  * Text exposition format 0.0.4: every family has HELP and TYPE lines,
  * counters end in _total, every sample has a cache="NAME" label (names
  * are [A-Za-z0-9._-], escaped anyway), units are base units (bytes,
- * ratios 0..1).
+ * ratios 0..1, seconds).  The get-or-load wait is a pair of counters,
+ * load_waits_total and load_wait_seconds_total, so the mean wait over any
+ * window is rate(seconds) / rate(waits) rather than a mean since creation.
  */
 #include <string.h>
+#include <time.h>
 
 #include "tool.h"
 
@@ -52,7 +62,45 @@ int tool_snap_take(shmc_t *c, struct tool_snap *s)
 	s->index_load = st->index_buckets
 	                    ? (double)st->items / ((double)st->index_buckets * 7)
 	                    : 0.0;
+	s->load_wait_mean_ns =
+	    st->load_waits ? st->load_wait_ns / st->load_waits : 0;
+	rc = shmc_get_autogrow(c, &s->ag);
+	if (rc)
+		return rc;
+	s->ag_ceiling = s->ag.ceiling ? s->ag.ceiling : s->info.max_memory;
+	rc = shmc_resize_history(c, s->hist, TOOL_HIST);
+	if (rc < 0)
+		return rc;
+	s->nhist = rc;
 	return 0;
+}
+
+const char *tool_resize_reason(uint32_t reason)
+{
+	switch (reason) {
+	case SHMC_RESIZE_MANUAL:
+		return "manual";
+	case SHMC_RESIZE_AUTOGROW:
+		return "autogrow";
+	case SHMC_RESIZE_RESUMED:
+		return "resumed";
+	default:
+		return "?";
+	}
+}
+
+/* "850 ns", "12.3 us", "4.56 ms", "1.20 s"; buf of at least 32 bytes. */
+static const char *dur(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%llu ns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+	return buf;
 }
 
 double tool_rate(uint64_t a, uint64_t b, uint64_t ta_ns, uint64_t tb_ns)
@@ -81,6 +129,13 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 	        (unsigned long long)st->copy_forwards,
 	        (unsigned long long)st->index_drops);
 	fprintf(f, "expirations    %llu\n", (unsigned long long)st->expirations);
+	fprintf(f, "loads          %llu (waits %llu, mean wait %s, lease "
+	           "takeovers %llu, stale served %llu)\n",
+	        (unsigned long long)st->loads,
+	        (unsigned long long)st->load_waits,
+	        dur(s->load_wait_mean_ns, h1, 32),
+	        (unsigned long long)st->lease_takeovers,
+	        (unsigned long long)st->stale_served);
 	fprintf(f, "items          %llu\n", (unsigned long long)st->items);
 	fprintf(f, "bytes used     %s (%llu)\n", tool_human(st->used_bytes, h1, 32),
 	        (unsigned long long)st->used_bytes);
@@ -102,6 +157,37 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 	        (unsigned long long)st->grace_periods);
 	fprintf(f, "readers        %u slots in use\n", st->readers);
 	fprintf(f, "processes      %u attached\n", st->processes);
+	if (s->ag.step)
+		fprintf(f, "autogrow       +%s up to %s when utilisation >= "
+		           "%u%% and ghost hits >= %u per mille of sets for "
+		           "%u s\n",
+		        tool_human(s->ag.step, h1, 32),
+		        tool_human(s->ag_ceiling, h2, 32), s->ag.util_pct,
+		        s->ag.ghost_pm, s->ag.window_s);
+	else
+		fprintf(f, "autogrow       off\n");
+	if (!s->nhist) {
+		fprintf(f, "resizes        none recorded\n");
+		return;
+	}
+	int shown = s->nhist < TOOL_HIST_TEXT ? s->nhist : TOOL_HIST_TEXT;
+	if (shown < s->nhist)
+		fprintf(f, "resizes        last %d of %d kept, newest first "
+		           "(all: shmcache resize %s --history)\n",
+		        shown, s->nhist, s->info.name);
+	else
+		fprintf(f, "resizes        last %d, newest first\n", shown);
+	for (int i = 0; i < shown; i++) {
+		const struct shmc_resize_record *r = &s->hist[i];
+		time_t t = (time_t)r->time;
+		struct tm tm;
+		char ts[32] = "?";
+		if (localtime_r(&t, &tm))
+			strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+		fprintf(f, "               %s  %s -> %s  %s  pid %d\n", ts,
+		        tool_human(r->from, h1, 32), tool_human(r->to, h2, 32),
+		        tool_resize_reason(r->reason), r->pid);
+	}
 }
 
 void tool_snap_json(struct jw *w, const struct tool_snap *s)
@@ -124,7 +210,11 @@ void tool_snap_json(struct jw *w, const struct tool_snap *s)
 	U(committed_bytes); U(memory); U(max_memory); U(index_buckets);
 	U(segments_total); U(segments_free); U(segments_small);
 	U(segments_main); U(readers); U(processes);
+	U(loads); U(load_waits); U(load_wait_ns); U(lease_takeovers);
+	U(stale_served);
 #undef U
+	jw_key(w, "load_wait_mean_ns");
+	jw_u64(w, s->load_wait_mean_ns);
 	jw_key(w, "segment_size");
 	jw_u64(w, s->info.segment_size);
 	jw_key(w, "default_ttl");
@@ -141,6 +231,39 @@ void tool_snap_json(struct jw *w, const struct tool_snap *s)
 	jw_dbl(w, s->index_load);
 	jw_key(w, "data_capacity");
 	jw_u64(w, s->data_capacity);
+	jw_key(w, "autogrow");
+	jw_obj(w);
+	jw_key(w, "enabled");
+	jw_bool(w, s->ag.step != 0);
+	jw_key(w, "step");
+	jw_u64(w, s->ag.step);
+	jw_key(w, "ceiling");
+	jw_u64(w, s->ag_ceiling);
+	jw_key(w, "util_pct");
+	jw_u64(w, s->ag.util_pct);
+	jw_key(w, "window_s");
+	jw_u64(w, s->ag.window_s);
+	jw_key(w, "ghost_pm");
+	jw_u64(w, s->ag.ghost_pm);
+	jw_obj_end(w);
+	jw_key(w, "resizes");
+	jw_arr(w);
+	for (int i = 0; i < s->nhist; i++) {
+		const struct shmc_resize_record *r = &s->hist[i];
+		jw_obj(w);
+		jw_key(w, "time");
+		jw_u64(w, r->time);
+		jw_key(w, "from");
+		jw_u64(w, r->from);
+		jw_key(w, "to");
+		jw_u64(w, r->to);
+		jw_key(w, "reason");
+		jw_str(w, tool_resize_reason(r->reason));
+		jw_key(w, "pid");
+		jw_i64(w, r->pid);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
 	jw_obj_end(w);
 }
 
@@ -181,6 +304,17 @@ static void prom_dbl(FILE *f, const struct tool_snap *s, const char *name,
 	fprintf(f, "\"} %.6g\n", v);
 }
 
+/* A counter of nanoseconds exposed in seconds, to the nanosecond. */
+static void prom_ns(FILE *f, const struct tool_snap *s, const char *name,
+                    const char *help, uint64_t ns)
+{
+	prom_head(f, name, "counter", help);
+	fprintf(f, "shmcache_%s{cache=\"", name);
+	prom_label(f, s->info.name);
+	fprintf(f, "\"} %llu.%09llu\n", (unsigned long long)(ns / 1000000000),
+	        (unsigned long long)(ns % 1000000000));
+}
+
 void tool_snap_prom(FILE *f, const struct tool_snap *s)
 {
 	const struct shmc_stats *st = &s->st;
@@ -202,7 +336,16 @@ void tool_snap_prom(FILE *f, const struct tool_snap *s)
 	C(segments_evicted, "Log segments evicted.");
 	C(grace_periods, "Grace periods waited for.");
 	C(stalls, "Writes delayed or refused by a stalled reader.");
+	C(loads, "Loader calls made by get-or-load.");
+	C(load_waits, "Get-or-load callers that waited for another's load.");
+	C(lease_takeovers, "Load leases taken over from a dead or slow "
+	                   "loader.");
+	C(stale_served, "Values served past their soft TTL while one caller "
+	                "refreshed them.");
 #undef C
+	prom_ns(f, s, "load_wait_seconds_total",
+	        "Time get-or-load callers waited for another's load.",
+	        st->load_wait_ns);
 #define G(field, name, help) prom_u64(f, s, name, "gauge", help, st->field)
 	G(items, "items", "Items in the index (approximate).");
 	G(used_bytes, "used_bytes", "Bytes of segments holding data.");
@@ -225,4 +368,12 @@ void tool_snap_prom(FILE *f, const struct tool_snap *s)
 	         "Used bytes over data capacity (0..1).", s->utilisation);
 	prom_dbl(f, s, "index_load_ratio",
 	         "Items over index entries (buckets times 7).", s->index_load);
+	prom_u64(f, s, "autogrow_step_bytes", "gauge",
+	         "Autogrow step in bytes (0 when autogrow is off).",
+	         s->ag.step);
+	prom_u64(f, s, "autogrow_ceiling_bytes", "gauge",
+	         "Largest budget autogrow may reach.", s->ag_ceiling);
+	prom_u64(f, s, "last_resize_timestamp_seconds", "gauge",
+	         "Unix time of the newest recorded resize (0 when none).",
+	         s->nhist ? s->hist[0].time : 0);
 }

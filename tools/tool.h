@@ -114,22 +114,35 @@ void jw_end(struct jw *w);
 
 /* ---- metrics (metrics.c) ---------------------------------------------- */
 
+/* Resizes a reading keeps (all the library records); text shows fewer. */
+#define TOOL_HIST 16
+#define TOOL_HIST_TEXT 5
+
 /* One reading of a cache, with the derived figures every view shows. */
 struct tool_snap {
 	struct shmc_stats st;
 	struct shmc_info info;
+	struct shmc_autogrow ag;    /* the autogrow policy (step 0 = off) */
+	struct shmc_resize_record hist[TOOL_HIST]; /* newest first */
+	int nhist;                  /* entries of hist in use */
 	uint64_t t_ns;          /* monotonic time of the reading */
 	uint64_t fixed_bytes;   /* committed outside data segments */
 	uint64_t data_capacity; /* budget left for data segments */
 	double hit_ratio;       /* hits / (hits + misses); 0 when no gets */
 	double utilisation;     /* used_bytes / data_capacity, 0..1 */
 	double index_load;      /* items / (index_buckets * 7) */
+	uint64_t load_wait_mean_ns; /* load_wait_ns / load_waits; 0 if none */
+	uint64_t ag_ceiling;    /* autogrow ceiling in force (0 = reservation
+	                         * resolved to max_memory) */
 };
 int tool_snap_take(shmc_t *c, struct tool_snap *s);
 void tool_snap_text(FILE *f, const struct tool_snap *s);
 void tool_snap_json(struct jw *w, const struct tool_snap *s);
 /* Prometheus text exposition format (0.0.4), HELP and TYPE lines. */
 void tool_snap_prom(FILE *f, const struct tool_snap *s);
+
+/* "manual", "autogrow", "resumed" (enum shmc_resize_reason), or "?". */
+const char *tool_resize_reason(uint32_t reason);
 
 /* Per-second rate of a counter between two readings (0 if no time). */
 double tool_rate(uint64_t a, uint64_t b, uint64_t ta_ns, uint64_t tb_ns);

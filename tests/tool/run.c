@@ -113,3 +113,66 @@ double json_num(const char *json, const char *key)
 		return -1;
 	return strtod(p + strlen(pat), NULL);
 }
+
+int check_prometheus(const char *text, const char *cache)
+{
+	char *copy = strdup(text), *save = NULL;
+	static char help[128][96], type[128][96];
+	char label[128];
+	int nh = 0, nt = 0, samples = 0;
+	assert_non_null(copy);
+	snprintf(label, sizeof(label), "{cache=\"%s\"} ", cache);
+	for (char *l = strtok_r(copy, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char name[96], kind[32];
+		if (sscanf(l, "# HELP %95s", name) == 1) {
+			assert_true(nh < 128);
+			strcpy(help[nh++], name);
+		} else if (sscanf(l, "# TYPE %95s %31s", name, kind) == 2) {
+			assert_true(nt < 128);
+			strcpy(type[nt++], name);
+			assert_true(!strcmp(kind, "counter") ||
+			            !strcmp(kind, "gauge"));
+			size_t n = strlen(name);
+			if (!strcmp(kind, "counter"))
+				assert_true(n > 6 &&
+				            !strcmp(name + n - 6, "_total"));
+		} else {
+			assert_true(l[0] != '#');
+			size_t n = strcspn(l, "{ ");
+			assert_true(n < 96);
+			memcpy(name, l, n);
+			name[n] = 0;
+			assert_true(!strncmp(name, "shmcache_", 9));
+			assert_non_null(strstr(l, label));
+			int found = 0;
+			for (int i = 0; i < nt; i++)
+				found |= !strcmp(type[i], name);
+			for (int i = 0; i < nh && found == 1; i++)
+				found |= (!strcmp(help[i], name)) << 1;
+			if (found != 3)
+				fail_msg("%s: no TYPE or HELP before it", name);
+			samples++;
+		}
+	}
+	assert_true(samples >= 20);
+	free(copy);
+	/* promtool, when installed, has the last word */
+	if (system("command -v promtool >/dev/null 2>&1") != 0) {
+		printf("# promtool not installed: exposition format checked "
+		       "by the test's own rules only\n");
+		return 0;
+	}
+	char path[] = "/tmp/shmcache-prom.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+	int rc = system(cmd);
+	unlink(path);
+	if (rc != 0)
+		fail_msg("promtool check metrics failed (status %d)", rc);
+	return 1;
+}

@@ -31,4 +31,13 @@ const char *tool_path(void);
 /* Minimal JSON lookup: the number after "\"key\":" in json, or -1. */
 double json_num(const char *json, const char *key);
 
+/*
+ * Checks Prometheus text exposition: every sample a shmcache_* family
+ * with HELP and TYPE lines before it, counters ending in _total, every
+ * sample labelled cache="CACHE"; then, when promtool is installed,
+ * `promtool check metrics` must pass (parse errors and lint problems).
+ * Returns 1 when promtool ran, 0 when it is not installed.
+ */
+int check_prometheus(const char *text, const char *cache);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "../helpers.h"
 #include "run.h"
@@ -294,17 +295,72 @@ static void test_corrupt(void **state)
 	unlink(path);
 }
 
+static void le_put(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Rewrites dump p[0..n) as format version `ver` (every record's TTL
+ * "unknown" when unknown_ttl, as version 1 wrote them) and makes its
+ * checksum right again, so only the version can make restore refuse it.
+ * Layout: tools/snapshot.h. */
+static void relabel(uint8_t *p, size_t n, uint32_t ver, int unknown_ttl)
+{
+	le_put(p + 8, ver, 4);
+	for (size_t off = 32; unknown_ttl && off < n - 24;) {
+		uint64_t klen = le_get(p + off, 4), vlen = le_get(p + off + 16, 8);
+		le_put(p + off + 8, UINT32_MAX, 4);
+		off += 24 + klen + vlen;
+	}
+	le_put(p + n - 8, XXH64(p, n - 8, 0), 8);
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
+/* TTL of key in cache name, through the library. */
+static uint32_t ttl_of(const char *name, const char *key)
+{
+	shmc_t *c = NULL;
+	uint32_t ttl = 0;
+	assert_int_equal(shmc_open(name, 0, &c), 0);
+	assert_int_equal(shmc_ttl(c, key, strlen(key), &ttl), 0);
+	shmc_close(c);
+	return ttl;
+}
+
 static void test_dump_errors(void **state)
 {
 	(void)state;
 	mk("d");
+	/* through one handle: every `shmcache set` would open (and seal) a
+	 * 1 MiB log segment of its own, and this 8 MiB cache would keep only
+	 * the last few keys */
+	shmc_t *c = NULL;
+	assert_int_equal(shmc_open("d", 0, &c), 0);
 	for (int i = 0; i < 50; i++) {
 		char k[16];
-		snprintf(k, sizeof(k), "key%d", i);
-		struct run r = run_v("set", "d", k, "value", NULL);
-		assert_int_equal(r.status, 0);
-		run_free(&r);
+		int kl = snprintf(k, sizeof(k), "key%d", i);
+		/* even keys expire in 300 s, odd ones never */
+		assert_int_equal(shmc_set(c, k, (size_t)kl, "value", 5,
+		                          i % 2 ? SHMC_TTL_NONE : 300, 0),
+		                 0);
 	}
+	shmc_close(c);
 	char dump[600], bad[600];
 	snprintf(dump, sizeof(dump), "%s/d.dump", th_private_dir());
 	snprintf(bad, sizeof(bad), "%s/bad.dump", th_private_dir());
@@ -315,7 +371,10 @@ static void test_dump_errors(void **state)
 		return;
 	}
 	run_free(&r);
-	mk("e");
+	r = run_v("create", "e", "--memory", "8M", "--default-ttl", "120",
+	          NULL);
+	assert_int_equal(r.status, 0);
+	run_free(&r);
 	/* each damaged copy is refused and loads nothing into e */
 	struct stat st;
 	assert_int_equal(stat(dump, &st), 0);
@@ -352,6 +411,34 @@ static void test_dump_errors(void **state)
 		assert_true(json_num(r.out, "sets") == 0);
 		run_free(&r);
 	}
+	/* versions this tool does not know, checksum right: refused */
+	uint32_t unknown[] = {0, 3, 0x01000002u};
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		relabel(b, (size_t)st.st_size, unknown[i], 0);
+		write_file(bad, b, (size_t)st.st_size);
+		FAIL(1, "dump format version", "restore", "e", bad);
+		r = run_v("stats", "e", "--json", NULL);
+		assert_true(json_num(r.out, "sets") == 0);
+		run_free(&r);
+	}
+	/* a version 1 dump (TTLs unknown) still loads: e's default TTL */
+	relabel(b, (size_t)st.st_size, 1, 1);
+	write_file(bad, b, (size_t)st.st_size);
+	r = run_v("restore", "e", bad, NULL);
+	assert_int_equal(r.status, 0);
+	run_free(&r);
+	uint32_t t0 = ttl_of("e", "key0"), t1 = ttl_of("e", "key1");
+	assert_true(t0 > 110 && t0 <= 120);
+	assert_true(t1 > 110 && t1 <= 120);
+	/* the real (version 2) dump: the TTLs of d, not e's default */
+	r = run_v("restore", "e", dump, NULL);
+	assert_int_equal(r.status, 0);
+	run_free(&r);
+	uint32_t d0 = ttl_of("d", "key0");
+	t0 = ttl_of("e", "key0");
+	assert_true(d0 > 290 && d0 <= 300);
+	assert_true(t0 + 1 >= d0 && t0 <= d0 + 1);
+	assert_int_equal(ttl_of("e", "key1"), SHMC_TTL_NONE);
 	free(b);
 	FAIL(1, "No such file or directory", "restore", "e",
 	     "/nonexistent/x.dump");

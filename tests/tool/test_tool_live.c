@@ -1,7 +1,8 @@
 /*
  * test_tool_live.c - the long-running subcommands: `exporter` scraped with
  * curl on 127.0.0.1 (a free port chosen by the kernel, and a port already
- * in use), `top` as plain lines when stdout is not a terminal, and `top`
+ * in use; the scrape checked like `stats --prometheus`, by promtool when
+ * it is installed), `top` as plain lines when stdout is not a terminal, and `top`
  * full screen inside tmux (send-keys q / capture-pane) when tmux exists.
  * Every wait is bounded.
  */
@@ -103,10 +104,13 @@ static void test_exporter(void **state)
 	char buf[16384];
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
+	assert_true(n < sizeof(buf) - 1); /* all of it */
 	buf[n] = 0;
 	assert_non_null(strstr(buf, "# TYPE shmcache_gets_total counter\n"));
 	assert_non_null(strstr(buf, "shmcache_gets_total{cache=\"ex\"} 2\n"));
 	assert_non_null(strstr(buf, "shmcache_utilisation_ratio{cache=\"ex\"}"));
+	assert_non_null(strstr(buf, "# TYPE shmcache_loads_total counter\n"));
+	check_prometheus(buf, "ex"); /* promtool too, when installed */
 	/* anything but /metrics is a 404 */
 	snprintf(cmd, sizeof(cmd),
 	         "curl -s -m 10 -o /dev/null -w '%%{http_code}' "
@@ -148,6 +152,7 @@ static void test_top_plain(void **state)
 	assert_non_null(second);
 	assert_non_null(strstr(second + 1, "hit_ratio="));
 	assert_non_null(strstr(r.out, "ops/s="));
+	assert_non_null(strstr(r.out, " loads/s="));
 	run_free(&r);
 	r = run_v("destroy", "tp", NULL);
 	run_free(&r);
@@ -161,7 +166,7 @@ static void test_top_tmux(void **state)
 		return;
 	}
 	mk("tt");
-	char sock[600], cmd[1600], cap[600];
+	char sock[600], cmd[2400], cap[600];
 	snprintf(sock, sizeof(sock), "%s/tmux.sock", th_private_dir());
 	snprintf(cap, sizeof(cap), "%s/pane.txt", th_private_dir());
 	snprintf(cmd, sizeof(cmd),
@@ -182,8 +187,9 @@ static void test_top_tmux(void **state)
 	}
 	assert_true(seen);
 	snprintf(cmd, sizeof(cmd), "grep -q 'hit ratio' %s && grep -q "
-	                           "'shmcache top - tt' %s",
-	         cap, cap);
+	                           "'shmcache top - tt' %s && grep -q "
+	                           "'^loads/s ' %s",
+	         cap, cap, cap);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "tmux -S %s send-keys q", sock);
 	assert_int_equal(system(cmd), 0);
