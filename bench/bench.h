@@ -214,6 +214,7 @@ enum sys_kind {
 	SYS_MEMCACHED,
 	SYS_REDIS,
 	SYS_REDIS_PIPE,
+	SYS_SHMCACHE_MGET, /* gets in batches of cfg->pipeline via shmc_mget */
 };
 
 struct cfg {
@@ -226,7 +227,7 @@ struct cfg {
 	uint32_t segment_size;  /* 0 = library default */
 	const char *cache_name;
 	const char *mc_socket, *redis_socket;
-	unsigned pipeline;     /* redis-pipe depth */
+	unsigned pipeline;     /* redis-pipe depth, shmcache-mget batch */
 	unsigned sample;       /* time 1 op in sample (power of two) */
 	double seconds;
 	double warmup;         /* unmeasured seconds before each run */
@@ -253,7 +254,11 @@ int sys_get(struct sys *s, const char *key, size_t klen, char *buf,
 int sys_get_ref(struct sys *s, const char *key, size_t klen, uint64_t *sum);
 int sys_set(struct sys *s, const char *key, size_t klen, const char *val,
             size_t vlen);
-/* Pipelined batch (redis-pipe): ops[i] is the key id with bit 63 = set. */
+/*
+ * Pipelined batch (redis-pipe), or shmcache-mget: the batch's sets one by
+ * one, then its gets in one shmc_mget.  ops[i] is the key id with bit 63 =
+ * set.
+ */
 int sys_batch(struct sys *s, const struct cfg *cfg, const uint64_t *ops,
               unsigned n, char *keybuf, const char *val, uint64_t *hits);
 /*
@@ -277,6 +282,7 @@ uint64_t shmcache_memory_for(const struct cfg *cfg);
 int cmd_replay(int argc, char **argv);
 int cmd_scenario(const char *which, int argc, char **argv);
 int cmd_stampede(int argc, char **argv);
+int cmd_resize_live(int argc, char **argv);
 int cmd_selftest(void);
 
 extern const struct option cfg_long_options[];

@@ -26,7 +26,9 @@
  *
  *   ops/s      sum over workers of ops / own elapsed wall time
  *   latency    p50/p99/p99.9 of the sampled operations, ns, timer cost
- *              subtracted (the cheapest empty timed region)
+ *              subtracted (the cheapest empty timed region); for the
+ *              batched systems (redis-pipe, shmcache-mget) every
+ *              operation of a batch is given the whole batch's time
  *   cpu/op     worker CPU time (CLOCK_PROCESS_CPUTIME_ID) plus the CPU
  *              time of the --server-pid processes (from /proc, 10 ms
  *              ticks) over the run, divided by operations
@@ -143,6 +145,7 @@ static const char *const sys_names[] = {
     [SYS_SHMCACHE] = "shmcache",   [SYS_SHMCACHE_REF] = "shmcache-ref",
     [SYS_INPROC] = "inproc",       [SYS_MEMCACHED] = "memcached",
     [SYS_REDIS] = "redis",         [SYS_REDIS_PIPE] = "redis-pipe",
+    [SYS_SHMCACHE_MGET] = "shmcache-mget",
 };
 
 int parse_sys(const char *s, struct cfg *cfg)
@@ -304,7 +307,8 @@ static void worker_loop(struct sys *s, const struct cfg *cfg,
 	w->sink = sink + (uint64_t)buf[0];
 }
 
-/* redis-pipe: cfg->pipeline operations per round trip. */
+/* redis-pipe: cfg->pipeline operations per round trip; shmcache-mget:
+ * cfg->pipeline operations per shmc_mget (the batch's sets go first). */
 static void worker_loop_pipe(struct sys *s, const struct cfg *cfg,
                              const uint32_t *stream, struct wres *w,
                              uint64_t deadline, uint64_t *posp)
@@ -345,6 +349,12 @@ static void worker_loop_pipe(struct sys *s, const struct cfg *cfg,
 	*posp = pos;
 }
 
+/* Systems measured a batch at a time (worker_loop_pipe). */
+static bool batched(const struct cfg *cfg)
+{
+	return cfg->sys == SYS_REDIS_PIPE || cfg->sys == SYS_SHMCACHE_MGET;
+}
+
 static int child_main(const struct cfg *cfg, const struct spec *sp,
                       unsigned idx, struct shared *sh, const uint32_t *stream)
 {
@@ -381,7 +391,7 @@ static int child_main(const struct cfg *cfg, const struct spec *sp,
 		 * process's page tables and the TLB/caches, so the numbers
 		 * are the steady state, not the first touch of a mapping. */
 		static struct wres scratch;
-		if (cfg->sys == SYS_REDIS_PIPE)
+		if (batched(cfg))
 			worker_loop_pipe(s, cfg, stream, &scratch, sh->warm_tsc,
 			                 &pos);
 		else
@@ -390,7 +400,7 @@ static int child_main(const struct cfg *cfg, const struct spec *sp,
 	}
 	uint64_t c0 = cpu_ns_self(), t0 = bench_mono_ns();
 	if (!w->failed) {
-		if (cfg->sys == SYS_REDIS_PIPE)
+		if (batched(cfg))
 			worker_loop_pipe(s, cfg, stream, w, deadline, &pos);
 		else
 			worker_loop(s, cfg, stream, w, deadline, &pos);
@@ -530,7 +540,7 @@ static void run_spec(const struct cfg *cfg, const struct spec *sp)
 	         strchr(kv, '/') + 1, sp->zipf ? "zipf" : "uniform",
 	         sp->zipf ? sp->theta : 0.0, sp->mix, sp->set_frac, sp->procs,
 	         cfg->seconds, cfg->warmup,
-	         cfg->sys == SYS_REDIS_PIPE ? 1u : cfg->sample,
+	         batched(cfg) ? 1u : cfg->sample,
 	         (unsigned long long)ops, rate, per, p50, p99, p999,
 	         ticks_ns(h->max), cpu_op,
 	         ops ? (double)cpu / (double)ops : 0,
@@ -539,7 +549,7 @@ static void run_spec(const struct cfg *cfg, const struct spec *sp)
 	         gets ? (double)hits / (double)gets : 0,
 	         (unsigned long long)sets, (unsigned long long)errors,
 	         ticks_ns(bench_tsc_overhead),
-	         cfg->sys == SYS_REDIS_PIPE ? cfg->pipeline : 1, finish_js);
+	         batched(cfg) ? cfg->pipeline : 1, finish_js);
 	if (cfg->json_path) {
 		FILE *f = fopen(cfg->json_path, "a");
 		if (!f)
@@ -852,9 +862,11 @@ static void usage(void)
 	        " [--ignore-size]\n"
 	        "       shmcache-bench flash-sale|scan [options]\n"
 	        "       shmcache-bench stampede [--procs N] [--chart PNG]\n"
+	        "       shmcache-bench resize-live [--procs 2] [--memory 256M]"
+	        " [--chart PNG]\n"
 	        "       shmcache-bench selftest\n"
-	        "systems: shmcache shmcache-ref inproc memcached redis "
-	        "redis-pipe\n");
+	        "systems: shmcache shmcache-ref shmcache-mget inproc memcached "
+	        "redis redis-pipe\n");
 	exit(2);
 }
 
@@ -873,5 +885,7 @@ int main(int argc, char **argv)
 		return cmd_selftest();
 	if (strcmp(argv[1], "stampede") == 0)
 		return cmd_stampede(argc - 1, argv + 1);
+	if (strcmp(argv[1], "resize-live") == 0)
+		return cmd_resize_live(argc - 1, argv + 1);
 	usage();
 }

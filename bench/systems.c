@@ -12,6 +12,9 @@
  *                 request per round trip
  *   redis         hiredis over a unix socket, one command per round trip
  *   redis-pipe    hiredis, cfg->pipeline commands written, then read
+ *   shmcache-mget shmcache, but cfg->pipeline (16) operations at a time:
+ *                 the batch's sets one by one, then its gets in one
+ *                 shmc_mget (prefetches every bucket, then every item)
  * Loading (--warm) is pipelined for the servers so that it does not take
  * longer than the measurement: memcached with noreply+buffered requests,
  * Redis with batches of 1000 SETs.
@@ -38,6 +41,10 @@ struct sys {
 	enum sys_kind kind;
 	const struct cfg *cfg;
 	shmc_t *c;
+	/* shmcache-mget: one batch's items, keys and value buffers. */
+	struct shmc_mget_item *items;
+	char *mkeys, *mbufs;
+	size_t mcap;
 	struct inproc *t;
 #ifdef HAVE_LIBMEMCACHED
 	memcached_st *mc;
@@ -160,7 +167,8 @@ int sys_prepare(const struct cfg *cfg)
 		return rc;
 	switch (cfg->sys) {
 	case SYS_SHMCACHE:
-	case SYS_SHMCACHE_REF: {
+	case SYS_SHMCACHE_REF:
+	case SYS_SHMCACHE_MGET: {
 		shmc_destroy(cfg->cache_name); /* a leftover of a killed run */
 		struct shmc_create_opts o;
 		shmc_create_opts_init(&o);
@@ -237,10 +245,34 @@ int sys_limit_memory(const struct cfg *cfg, uint64_t bytes)
 	}
 	case SYS_SHMCACHE:
 	case SYS_SHMCACHE_REF:
+	case SYS_SHMCACHE_MGET:
 		return 0; /* the caller sets cfg->memory */
 	default:
 		return -ENOTSUP;
 	}
+}
+
+/* shmcache-mget: buffers for a batch of cfg->pipeline gets. */
+static int mget_alloc(struct sys *s, const struct cfg *cfg)
+{
+	unsigned d = cfg->pipeline > 1024 ? 1024 : cfg->pipeline;
+	s->mcap = value_size_max(cfg->vsize);
+	s->items = calloc(d, sizeof(*s->items));
+	s->mkeys = malloc((size_t)d * (BENCH_KEY_MAX + 1));
+	s->mbufs = malloc((size_t)d * s->mcap);
+	if (!s->items || !s->mkeys || !s->mbufs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < d; i++)
+		key_prefix(s->mkeys + (size_t)i * (BENCH_KEY_MAX + 1),
+		           cfg->ksize);
+	return 0;
+}
+
+static void mget_free(struct sys *s)
+{
+	free(s->items);
+	free(s->mkeys);
+	free(s->mbufs);
 }
 
 struct sys *sys_open(const struct cfg *cfg, int *err)
@@ -256,7 +288,10 @@ struct sys *sys_open(const struct cfg *cfg, int *err)
 	switch (cfg->sys) {
 	case SYS_SHMCACHE:
 	case SYS_SHMCACHE_REF:
+	case SYS_SHMCACHE_MGET:
 		rc = shmc_open(cfg->cache_name, 0, &s->c);
+		if (!rc && cfg->sys == SYS_SHMCACHE_MGET)
+			rc = mget_alloc(s, cfg);
 		break;
 	case SYS_INPROC:
 		s->t = inproc_new(cfg->keys);
@@ -280,6 +315,9 @@ struct sys *sys_open(const struct cfg *cfg, int *err)
 		break;
 	}
 	if (rc) {
+		if (s->c)
+			shmc_close(s->c);
+		mget_free(s);
 		free(s);
 		*err = rc;
 		return NULL;
@@ -293,6 +331,7 @@ void sys_close(struct sys *s)
 		return;
 	if (s->c)
 		shmc_close(s->c);
+	mget_free(s);
 	inproc_free(s->t);
 #ifdef HAVE_LIBMEMCACHED
 	if (s->mc)
@@ -310,7 +349,8 @@ int sys_get(struct sys *s, const char *key, size_t klen, char *buf,
 {
 	switch (s->kind) {
 	case SYS_SHMCACHE:
-	case SYS_SHMCACHE_REF: {
+	case SYS_SHMCACHE_REF:
+	case SYS_SHMCACHE_MGET: {
 		*vlen = cap;
 		int rc = shmc_get(s->c, key, klen, buf, vlen, NULL);
 		return rc == 0 ? 1 : rc == SHMC_ENOTFOUND ? 0 : rc;
@@ -381,6 +421,7 @@ int sys_set(struct sys *s, const char *key, size_t klen, const char *val,
 	switch (s->kind) {
 	case SYS_SHMCACHE:
 	case SYS_SHMCACHE_REF:
+	case SYS_SHMCACHE_MGET:
 		return shmc_set(s->c, key, klen, val, vlen, SHMC_TTL_NONE, 0);
 	case SYS_INPROC:
 		return inproc_set(s->t, key, klen, val, vlen);
@@ -411,9 +452,47 @@ int sys_set(struct sys *s, const char *key, size_t klen, const char *val,
 	return -EINVAL;
 }
 
+/* shmcache-mget: the batch's sets, then its gets in one shmc_mget. */
+static int mget_batch(struct sys *s, const struct cfg *cfg, const uint64_t *ops,
+                      unsigned n, const char *val, uint64_t *hits)
+{
+	unsigned m = 0;
+	int rc = 0;
+	if (n > 1024)
+		n = 1024;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t id = ops[i] & ~(1ull << 63);
+		char *key = s->mkeys + (size_t)i * (BENCH_KEY_MAX + 1);
+		key_make(key, cfg->ksize, id);
+		if (ops[i] >> 63) {
+			int r = shmc_set(s->c, key, cfg->ksize, val,
+			                 value_size(cfg->vsize, id),
+			                 SHMC_TTL_NONE, 0);
+			if (r < 0)
+				rc = r;
+			continue;
+		}
+		s->items[m++] = (struct shmc_mget_item){
+		    .key = key,
+		    .klen = cfg->ksize,
+		    .buf = s->mbufs + (size_t)i * s->mcap,
+		    .vlen = s->mcap,
+		};
+	}
+	if (m) {
+		int h = shmc_mget(s->c, s->items, m);
+		if (h < 0)
+			return h;
+		*hits += (uint64_t)h;
+	}
+	return rc;
+}
+
 int sys_batch(struct sys *s, const struct cfg *cfg, const uint64_t *ops,
               unsigned n, char *keybuf, const char *val, uint64_t *hits)
 {
+	if (s->kind == SYS_SHMCACHE_MGET)
+		return mget_batch(s, cfg, ops, n, val, hits);
 #ifdef HAVE_HIREDIS
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t id = ops[i] & ~(1ull << 63);
@@ -522,7 +601,8 @@ int sys_load(struct sys *s, const struct cfg *cfg, uint64_t lo, uint64_t hi)
 void sys_finish(const struct cfg *cfg, char *js, size_t jslen, bool destroy)
 {
 	js[0] = 0;
-	if (cfg->sys != SYS_SHMCACHE && cfg->sys != SYS_SHMCACHE_REF)
+	if (cfg->sys != SYS_SHMCACHE && cfg->sys != SYS_SHMCACHE_REF &&
+	    cfg->sys != SYS_SHMCACHE_MGET)
 		return;
 	shmc_t *c;
 	if (shmc_open(cfg->cache_name, 0, &c) == 0) {
