@@ -213,10 +213,11 @@ SHMC_API int shmc_destroy(const char *name);
 /* ttl values for set/add. */
 #define SHMC_TTL_DEFAULT UINT32_MAX /* the cache's default_ttl */
 #define SHMC_TTL_NONE 0u            /* never expires */
+#define SHMC_TTL_MAX (10u * 365u * 86400u) /* the longest, 10 years */
 
 /*
  * Stores key -> value, replacing any previous value.  ttl is in seconds
- * (SHMC_TTL_NONE, SHMC_TTL_DEFAULT, or 1 .. 10 years); flags are 32 opaque
+ * (SHMC_TTL_NONE, SHMC_TTL_DEFAULT, or 1 .. SHMC_TTL_MAX); flags are 32 opaque
  * user bits returned by get.  May evict other items to make room.
  *
  * Errors: -EINVAL c or key NULL, or value NULL with vlen > 0;
@@ -379,6 +380,7 @@ struct shmc_stats {
 	uint64_t load_wait_ns;   /* total time they waited */
 	uint64_t lease_takeovers;/* leases taken from a dead or slow loader */
 	uint64_t stale_served;   /* values served past their soft TTL */
+	uint64_t resizes;        /* resizes done, manual and automatic */
 	/* gauges */
 	uint64_t items;          /* items in the index (approximate) */
 	uint64_t used_bytes;     /* bytes of segments holding data */

@@ -781,6 +781,7 @@ int shmc_stats(shmc_t *c, struct shmc_stats *st)
 	st->load_wait_ns = sum[SHMC__C_LOAD_WAIT_NS];
 	st->lease_takeovers = sum[SHMC__C_TAKEOVERS];
 	st->stale_served = sum[SHMC__C_STALE];
+	st->resizes = shmc__load(&c->map.hdr->hist_next, __ATOMIC_RELAXED);
 	/* A signed sum held in unsigned arithmetic; transiently "negative"
 	 * when a removal is counted before the insert it undoes. */
 	int64_t items = (int64_t)sum[SHMC__C_ITEMS];

@@ -39,8 +39,9 @@ __attribute__((format(printf, 2, 3))) static void bad(struct ck *k,
 
 static const char *state_name(uint32_t s)
 {
-	static const char *n[] = {"unused", "free",    "open", "small",
-	                          "main",   "retired", "copy-forward"};
+	static const char *n[] = {"unused",  "free",         "open",
+	                          "small",   "main",         "retired",
+	                          "copy-forward", "parked"};
 	return s < sizeof(n) / sizeof(n[0]) ? n[s] : "invalid";
 }
 
@@ -56,7 +57,7 @@ static void check_segment(struct ck *k, uint32_t id)
 		bad(k, "segment %u: bad magic %#x", id, sh->magic);
 		return;
 	}
-	if (st > SHMC__SEG_CF) {
+	if (st > SHMC__SEG_PARKED) {
 		bad(k, "segment %u: invalid state %u", id, st);
 		return;
 	}
@@ -144,7 +145,9 @@ static void check_log(struct ck *k)
 		       "%llu",
 		    (unsigned long long)h->committed,
 		    (unsigned long long)expect);
-	if (h->committed > h->memory)
+	/* Over the budget only while a shrink is still at work. */
+	if (h->committed > shmc__load(&h->memory, __ATOMIC_ACQUIRE) &&
+	    h->resize_phase != 2)
 		bad(k, "header: committed %llu bytes over the budget %llu",
 		    (unsigned long long)h->committed,
 		    (unsigned long long)h->memory);
@@ -165,6 +168,8 @@ static void check_log(struct ck *k)
 	check_list(k, "main", h->main_head, h->main_count, SHMC__SEG_MAIN, 3);
 	check_list(k, "retire", h->retire_head, h->retire_count,
 	           SHMC__SEG_RETIRED, 4);
+	check_list(k, "park", h->park_head, h->park_count, SHMC__SEG_PARKED,
+	           6);
 	for (uint32_t id = 0; id < k->nseg; id++) {
 		struct shmc__seghdr *sh = shmc__seg(c, id);
 		if (k->seen[id] == 5)
@@ -187,7 +192,8 @@ static void check_log(struct ck *k)
 static bool usable_state(uint32_t st)
 {
 	return st == SHMC__SEG_OPEN || st == SHMC__SEG_SMALL ||
-	       st == SHMC__SEG_MAIN || st == SHMC__SEG_CF;
+	       st == SHMC__SEG_MAIN || st == SHMC__SEG_CF ||
+	       st == SHMC__SEG_PARKED;
 }
 
 /* Entry i of bucket bk, which is in the chain of head bucket b. */

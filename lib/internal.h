@@ -36,7 +36,7 @@ void shmc__assert_fail(const char *what, const char *file, int line)
  * whose process the scheduler has preempted on a crowded machine.  A
  * reader found stalled this long is not waited for again (epoch.c). */
 #define SHMC__GRACE_TIMEOUT_NS (1000u * 1000u * 1000u)
-#define SHMC__TTL_MAX (10u * 365u * 86400u)
+#define SHMC__TTL_MAX SHMC_TTL_MAX
 /* Free segments kept back for copy-forward during eviction. */
 #define SHMC__CF_RESERVE 1u
 

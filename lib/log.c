@@ -56,6 +56,13 @@
 
 #include "internal.h"
 
+/* The budget: stored by a resize without log_lock (resize.c), so read
+ * atomically; acquire pairs with its release store. */
+static uint64_t budget(const struct shmc__hdr *h)
+{
+	return shmc__load(&h->memory, __ATOMIC_ACQUIRE);
+}
+
 static uint32_t seg_id(struct shmc *c, uint32_t link)
 {
 	/* links are id + 1; anything out of range ends the list */
@@ -147,7 +154,10 @@ static void make_open(struct shmc *c, uint32_t id, uint32_t state,
 	shmc__store(&sh->state, state, __ATOMIC_RELEASE);
 }
 
-void shmc__log_seal_open(struct shmc *c, uint32_t slot)
+/* log_lock held.  Takes the slot's open segment away from it: free if
+ * empty, parked if mostly empty and may_park (its writer is leaving),
+ * else sealed into the small queue. */
+static void log_close_open(struct shmc *c, uint32_t slot, bool may_park)
 {
 	struct shmc__slot *s = shmc__slot_at(&c->map, slot);
 	uint32_t id = seg_id(c, s->open_seg);
@@ -157,10 +167,24 @@ void shmc__log_seal_open(struct shmc *c, uint32_t slot)
 	struct shmc__seghdr *sh = shmc__seg(c, id);
 	if (sh->state != SHMC__SEG_OPEN || sh->owner != slot + 1)
 		return;
-	if (shmc__load(&sh->write_off, __ATOMIC_RELAXED) <= SHMC__SEGHDR_SIZE)
+	uint64_t w = shmc__load(&sh->write_off, __ATOMIC_RELAXED);
+	if (w <= SHMC__SEGHDR_SIZE) {
 		make_free(c, id);
-	else
+	} else if (may_park && w <= c->seg_size / 2) {
+		/* Mostly empty: park it for the next writer rather than
+		 * spend a whole segment on a short-lived one (a process that
+		 * sets a few keys and exits).  Its items stay live. */
+		sh->owner = 0;
+		sh->state = SHMC__SEG_PARKED;
+		list_push(c, HDR_LIST(c->map.hdr, park), id);
+	} else {
 		seal_into(c, id, SHMC__SEG_SMALL);
+	}
+}
+
+void shmc__log_seal_open(struct shmc *c, uint32_t slot)
+{
+	log_close_open(c, slot, true);
 }
 
 struct seq_id {
@@ -191,6 +215,7 @@ static void log_repair(struct shmc *c)
 	h->small_head = h->small_tail = h->small_count = 0;
 	h->main_head = h->main_tail = h->main_count = 0;
 	h->retire_head = h->retire_tail = h->retire_count = 0;
+	h->park_head = h->park_tail = h->park_count = 0;
 	uint32_t cf = seg_id(c, h->cf_seg);
 	if (cf >= n || shmc__seg(c, cf)->state != SHMC__SEG_CF)
 		h->cf_seg = 0;
@@ -223,6 +248,9 @@ static void log_repair(struct shmc *c)
 		case SHMC__SEG_MAIN:
 			if (mn)
 				mn[nmn++] = (struct seq_id){sh->seq, id};
+			break;
+		case SHMC__SEG_PARKED:
+			list_push(c, HDR_LIST(h, park), id);
 			break;
 		case SHMC__SEG_RETIRED:
 			/* Its eviction may have died anywhere: memory it held
@@ -302,8 +330,9 @@ bool shmc__ghost_hit(struct shmc *c, uint64_t h)
 }
 
 static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
-                       uint32_t *out);
-static int refill(struct shmc *c, struct shmc__thr *t);
+                       uint64_t need, uint32_t *out);
+static int refill(struct shmc *c, struct shmc__thr *t, uint64_t need);
+static void log_close_open(struct shmc *c, uint32_t slot, bool may_park);
 
 /* Appends a copy of item it (sz bytes) to the copy-forward segment and
  * returns its location, or 0 when no segment is left for it. */
@@ -319,7 +348,7 @@ static uint64_t cf_copy(struct shmc *c, struct shmc__thr *t,
 		id = UINT32_MAX;
 	}
 	if (id == UINT32_MAX) {
-		if (get_segment(c, t, true, &id) != 0)
+		if (get_segment(c, t, true, 0, &id) != 0)
 			return 0;
 		make_open(c, id, SHMC__SEG_CF, 0);
 		h->cf_seg = id + 1;
@@ -423,6 +452,13 @@ static int evict_one(struct shmc *c, struct shmc__thr *t)
 	else if (take_expired(c, HDR_LIST(h, main), now, &v))
 		from_small = false;
 	else {
+		/* Parked segments hold live items: evictable like the rest
+		 * once there is nothing else. */
+		if (!h->small_count && !h->main_count && h->park_count) {
+			uint32_t p = list_pop(c, HDR_LIST(h, park));
+			if (p != UINT32_MAX)
+				seal_into(c, p, SHMC__SEG_SMALL);
+		}
 		uint32_t total = h->small_count + h->main_count;
 		from_small = h->small_count > 0 &&
 		             (h->small_count * 10u >= total || !h->main_count);
@@ -536,7 +572,8 @@ static void reap_dead_writers(struct shmc *c)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint32_t parked = h->free_count + h->small_count + h->main_count +
-	                  h->retire_count + h->holes + (h->cf_seg != 0);
+	                  h->retire_count + h->park_count + h->holes +
+	                  (h->cf_seg != 0);
 	uint32_t open = h->nseg_committed > parked ? h->nseg_committed - parked
 	                                           : 0;
 	if (open * 4 < h->nseg_committed)
@@ -588,13 +625,27 @@ static int revoke_one(struct shmc *c, struct shmc__thr *t)
 	return SHMC_ESTALLED;
 }
 
-/* log_lock held.  A free segment for a writer (keeping the copy-forward
- * reserve) or for copy-forward (cf: never evicts, may use the reserve). */
+/* log_lock held.  A segment for a writer that needs `need` bytes in it (a
+ * parked one if it has the room, else a free one, keeping the
+ * copy-forward reserve), or for copy-forward (cf: never evicts, may use
+ * the reserve, never a parked one). */
 static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
-                       uint32_t *out)
+                       uint64_t need, uint32_t *out)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	int err = 0;
+	if (!cf && h->park_count) {
+		uint32_t id = list_pop(c, HDR_LIST(h, park));
+		if (id != UINT32_MAX && id < h->nseg_committed &&
+		    shmc__seg(c, id)->state == SHMC__SEG_PARKED) {
+			if (shmc__seg(c, id)->write_off + need <= c->seg_size) {
+				*out = id;
+				return 0;
+			}
+			/* No room for this item: it goes to eviction's care. */
+			seal_into(c, id, SHMC__SEG_SMALL);
+		}
+	}
 	for (uint32_t round = 0; round < 2 * c->nseg_max + 8; round++) {
 		uint32_t reserve = cf ? 0 : SHMC__CF_RESERVE;
 		if (h->free_count > reserve) {
@@ -605,7 +656,7 @@ static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
 			}
 			continue;
 		}
-		if (!err && h->committed + c->seg_size <= h->memory &&
+		if (!err && h->committed + c->seg_size <= budget(h) &&
 		    (h->holes || h->nseg_committed < c->nseg_max)) {
 			err = commit_one(c);
 			if (!err)
@@ -632,17 +683,26 @@ static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
 	return SHMC_ESTALLED;
 }
 
-/* Gives this thread a new open segment (the old one sealed). */
-static int refill(struct shmc *c, struct shmc__thr *t)
+/* Gives this thread a new open segment with room for `need` bytes (the
+ * old one, too full for the item, sealed). */
+static int refill(struct shmc *c, struct shmc__thr *t, uint64_t need)
 {
 	struct shmc__slot *s = t->s;
 	uint32_t id;
 	shmc__log_lock(c);
 	if (s->open_seg)
-		shmc__log_seal_open(c, t->slot);
-	int rc = get_segment(c, t, false, &id);
+		log_close_open(c, t->slot, false);
+	int rc = get_segment(c, t, false, need, &id);
 	if (rc == 0) {
-		make_open(c, id, SHMC__SEG_OPEN, t->slot + 1);
+		struct shmc__seghdr *sh = shmc__seg(c, id);
+		if (sh->state == SHMC__SEG_PARKED) {
+			/* Go on where its last writer stopped. */
+			sh->owner = t->slot + 1;
+			shmc__store(&sh->state, SHMC__SEG_OPEN,
+			            __ATOMIC_RELEASE);
+		} else {
+			make_open(c, id, SHMC__SEG_OPEN, t->slot + 1);
+		}
 		shmc__store(&s->open_seg, id + 1, __ATOMIC_RELAXED);
 	}
 	/* Opportunistically free what is already safe, without waiting. */
@@ -684,7 +744,7 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 		/* The slow path may wait for grace periods: leave the read
 		 * section for it (unless the caller holds one open). */
 		shmc__section_exit(t);
-		int rc = refill(c, t);
+		int rc = refill(c, t, size);
 		shmc__section_enter(c, t);
 		if (rc)
 			return rc;
@@ -703,7 +763,7 @@ static int release_one(struct shmc *c, struct shmc__thr *t)
 		id = list_pop(c, HDR_LIST(h, free));
 		if (id == UINT32_MAX)
 			return 0;
-	} else if (get_segment(c, t, true, &id) != 0) {
+	} else if (get_segment(c, t, true, 0, &id) != 0) {
 		/* the copy-forward reserve is used up too: evict into it */
 		if (h->retire_count)
 			return reclaim_retired(c, t, true);
@@ -717,7 +777,7 @@ static int release_one(struct shmc *c, struct shmc__thr *t)
 int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	while (h->committed + bytes > h->memory) {
+	while (h->committed + bytes > budget(h)) {
 		int rc = release_one(c, t);
 		if (rc)
 			return rc;
@@ -731,27 +791,67 @@ int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	for (unsigned n = 0; n < max; n++) {
-		if (h->committed <= h->memory)
+		if (h->committed <= budget(h))
 			return 0;
 		int rc = release_one(c, t);
 		if (rc)
 			return rc;
 	}
-	return h->committed > h->memory;
+	return h->committed > budget(h);
 }
 
-/* log_lock held.  Commits up to `max` segments towards the budget.
- * 0 when no more fit, 1 when there is more to do, or -errno (ENOSPC). */
+/*
+ * Commits up to `max` new segments towards the budget, the fallocate done
+ * with log_lock released (it zeroes memory: ~0.5 ms a MiB), so writers
+ * that need a segment meanwhile are not held up.  The ids are reserved
+ * first as holes (state UNUSED below nseg_committed, which is what a hole
+ * is), so nobody else extends into them and a repair counts them right.
+ * A writer's commit_one may still pick one up as a hole; whoever makes it
+ * FREE first owns it.  1 when there is more to do, 0 when no more fit,
+ * or -errno (ENOSPC): the reserved ids then stay holes, as they are.
+ */
 int shmc__log_grow_step(struct shmc *c, unsigned max)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	for (unsigned n = 0; n < max; n++) {
-		if (h->committed + c->seg_size > h->memory ||
-		    (!h->holes && h->nseg_committed >= c->nseg_max))
-			return 0;
-		int rc = commit_one(c);
-		if (rc)
-			return rc;
+	shmc__log_lock(c);
+	uint64_t mem = budget(h);
+	if (h->holes) {
+		/* Refill what a shrink punched, one at a time, under the
+		 * lock (holes are found with a system call each). */
+		int rc = 0;
+		bool more = h->committed + c->seg_size <= mem;
+		if (more)
+			rc = commit_one(c);
+		shmc__log_unlock(c);
+		return rc ? rc : more;
 	}
-	return 1;
+	uint64_t room = mem > h->committed ? mem - h->committed : 0;
+	uint64_t k = room >> c->seg_shift;
+	if (k > max)
+		k = max;
+	if (k > c->nseg_max - h->nseg_committed)
+		k = c->nseg_max - h->nseg_committed;
+	if (k == 0) {
+		shmc__log_unlock(c);
+		return 0;
+	}
+	uint32_t id0 = h->nseg_committed;
+	h->nseg_committed += (uint32_t)k;
+	h->holes += (uint32_t)k;
+	shmc__log_unlock(c);
+
+	int rc = shmc__seg_commit(&c->map,
+	                          h->data_off + ((uint64_t)id0 << c->seg_shift),
+	                          k << c->seg_shift);
+
+	shmc__log_lock(c);
+	for (uint32_t id = id0; rc == 0 && id < id0 + k; id++) {
+		if (shmc__seg(c, id)->state != SHMC__SEG_UNUSED)
+			continue; /* a writer committed this hole itself */
+		make_free(c, id);
+		h->holes--;
+		h->committed += c->seg_size;
+	}
+	shmc__log_unlock(c);
+	return rc ? rc : 1;
 }

@@ -135,6 +135,7 @@ static bool resumable(struct shmc *c)
 	       h->small_count <= h->nseg_committed &&
 	       h->main_count <= h->nseg_committed &&
 	       h->retire_count <= h->nseg_committed &&
+	       h->park_count <= h->nseg_committed &&
 	       h->pool_committed <= c->pool_max && L <= 40 &&
 	       (1ull << L) <= c->index_max_mask && p < (1ull << L) &&
 	       h->committed <= h->file_size;
@@ -146,7 +147,7 @@ static void index_follow(struct shmc *c, struct shmc__thr *t)
 	struct shmc__hdr *h = c->map.hdr;
 	int64_t items = shmc__load(&h->items_approx, __ATOMIC_RELAXED);
 	uint64_t want = items > 0 ? (uint64_t)items / SHMC__IX_LOAD : 0;
-	uint64_t floor = h->memory / 2048;
+	uint64_t floor = shmc__load(&h->memory, __ATOMIC_ACQUIRE) / 2048;
 	if (want < floor)
 		want = floor;
 	if (want < 256)
@@ -172,14 +173,11 @@ static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
 	h->resize_phase = to >= from ? PHASE_GROW : PHASE_SHRINK;
 	int rc = 0;
 	if (to >= from) {
-		shmc__log_lock(c);
-		/* Visible to every process's next segment allocation. */
-		shmc__store(&h->memory, to, __ATOMIC_RELAXED);
-		shmc__log_unlock(c);
+		/* Visible to every process at once (no lock to wait for):
+		 * from here a writer in need commits a segment itself. */
+		shmc__store(&h->memory, to, __ATOMIC_RELEASE);
 		for (;;) {
-			shmc__log_lock(c);
 			rc = shmc__log_grow_step(c, STEP_SEGMENTS);
-			shmc__log_unlock(c);
 			if (rc <= 0)
 				break;
 			if ((rc = report(c, from, to, 0, fn, arg)) != 0)
@@ -187,18 +185,15 @@ static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
 		}
 		if (rc < 0 && rc != -ECANCELED) {
 			/* The system said no: put everything back. */
-			shmc__log_lock(c);
-			shmc__store(&h->memory, from, __ATOMIC_RELAXED);
-			shmc__log_unlock(c);
+			shmc__store(&h->memory, from, __ATOMIC_RELEASE);
 			int rc2 = shrink_to_budget(c, t, from, from, NULL, NULL);
 			if (rc2 == 0)
 				h->resize_phase = PHASE_NONE;
 			return rc;
 		}
 	} else {
-		shmc__log_lock(c);
-		shmc__store(&h->memory, to, __ATOMIC_RELAXED);
-		shmc__log_unlock(c);
+		/* No new commits past this from now on, in every process. */
+		shmc__store(&h->memory, to, __ATOMIC_RELEASE);
 		rc = shrink_to_budget(c, t, from, to, fn, arg);
 		if (rc == 0)
 			index_follow(c, t);
@@ -362,7 +357,7 @@ void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t)
 		return;
 	if (pthread_mutex_trylock(&h->resize_lock) != 0)
 		return; /* a resize is running, or its owner died: not here */
-	uint64_t mem = h->memory, free_b =
+	uint64_t mem = shmc__load(&h->memory, __ATOMIC_ACQUIRE), free_b =
 	    (uint64_t)(h->free_count + h->retire_count) * c->seg_size;
 	uint64_t used = h->committed > free_b ? h->committed - free_b : 0;
 	uint64_t sets = sum_ctr(c, SHMC__C_SETS) + sum_ctr(c, SHMC__C_ADDS);

@@ -71,6 +71,7 @@
  *   576    40  resize_*          target, from, start, phase, pid, reason of
  *                                the resize in progress; resize_lock
  *   616     8  max_memory        the largest budget (create)
+ *   624    12  park head/tail/n  parked segments (log.c); log_lock
  *   640    56  ag_*              autogrow policy and pressure window;
  *                                policy under resize_lock, window atomic
  *   704   512  hist[16]          ring of the last resizes; resize_lock
@@ -82,8 +83,9 @@
  *   - Every offset and length read from the segment is bounds-checked
  *     against file_size (or the segment it belongs to) before use.
  *   - A segment is in exactly one of: free list, owned by one writer slot
- *     (open), small queue, main queue, retire list, copy-forward
- *     destination, or not yet committed (id >= nseg_committed).
+ *     (open), small queue, main queue, retire list, park list,
+ *     copy-forward destination, a hole, or not yet committed
+ *     (id >= nseg_committed).
  *   - A published index entry points at a complete item that lies below
  *     its segment's write_off.
  *   - Memory referenced by an index entry is reused only after the entry
@@ -179,7 +181,8 @@ struct shmc__hdr {
 	uint32_t resize_reason;
 	uint32_t hist_next;
 	uint64_t max_memory;   /* largest budget (create; read-only after) */
-	uint8_t pad6[16];
+	uint32_t park_head, park_tail, park_count; /* log_lock: see log.c */
+	uint32_t pad6;
 
 	/* 640: autogrow policy (resize_lock to change) and its state */
 	uint64_t ag_step;      /* bytes to grow by; 0 = autogrow off */
@@ -326,6 +329,8 @@ enum shmc__seg_state {
 	SHMC__SEG_MAIN,
 	SHMC__SEG_RETIRED,
 	SHMC__SEG_CF,         /* the evictor's copy-forward destination */
+	SHMC__SEG_PARKED,     /* partly filled, its writer gone: the next
+	                       * writer to need a segment goes on in it */
 };
 
 #endif /* SHMC_LAYOUT_H */

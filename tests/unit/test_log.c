@@ -9,7 +9,9 @@
  * is a ghost hit; shmc_check() is clean after heavy eviction; and a
  * process SIGKILLed while holding log_lock (with the lists half-changed)
  * does not break the log: the next operation repairs the lists from the
- * segment states and check is clean.
+ * segment states and check is clean.  Short-lived writers (a process that
+ * sets one key and exits) park their mostly empty segment for the next
+ * writer instead of costing a segment each.
  */
 #include <errno.h>
 #include <signal.h>
@@ -239,6 +241,44 @@ static void test_log_lock_death(void **state)
 	shmc_destroy("log-lock");
 }
 
+/* 50 processes, each opening the cache, setting one key and exiting. */
+static void test_short_lived_writers(void **state)
+{
+	(void)state;
+	th_private_dir();
+	shmc_destroy("short");
+	shmc_t *c = th_create("short", 8ull << 20); /* ~6 segments of 1 MiB */
+	for (int i = 0; i < 50; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			shmc_t *w = NULL;
+			char k[64];
+			size_t kl = key_of(k, "short", (uint64_t)i);
+			int rc = shmc_open("short", 0, &w);
+			if (!rc)
+				rc = shmc_set(w, k, kl, k, kl, 0, 0);
+			shmc_close(w);
+			_exit(rc ? 1 : 0);
+		}
+		int st;
+		assert_int_equal(waitpid(p, &st, 0), p);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	for (int i = 0; i < 50; i++) {
+		char k[64], v[64];
+		size_t kl = key_of(k, "short", (uint64_t)i), n = sizeof(v);
+		assert_int_equal(shmc_get(c, k, kl, v, &n, NULL), 0);
+		assert_memory_equal(v, k, kl);
+	}
+	struct shmc_stats st;
+	shmc_stats(c, &st);
+	assert_int_equal(st.evictions, 0);
+	assert_true(st.segments_total <= 3);
+	assert_int_equal(shmc_check(c, NULL, NULL), 0);
+	shmc_close(c);
+	shmc_destroy("short");
+}
+
 int main(void)
 {
 	th_private_dir();
@@ -246,6 +286,7 @@ int main(void)
 	    cmocka_unit_test(test_budget),
 	    cmocka_unit_test(test_s3fifo_scan),
 	    cmocka_unit_test(test_log_lock_death),
+	    cmocka_unit_test(test_short_lived_writers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
