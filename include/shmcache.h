@@ -494,7 +494,10 @@ struct shmc_reader {
 	uint32_t slot;
 	int32_t pid, tid;
 	uint32_t in_section;    /* 1 when inside a read section */
-	uint64_t section_ns;    /* how long inside, if in_section (approx.) */
+	uint64_t section_ns;    /* how long this reader, in its current
+	                         * section, has held back a writer that had
+	                         * to reuse memory (0 if none has timed out
+	                         * waiting for it): the stall to look at */
 };
 
 /*

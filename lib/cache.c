@@ -851,8 +851,12 @@ int shmc_readers(shmc_t *c, int (*fn)(const struct shmc_reader *r, void *arg),
 		    .in_section =
 		        shmc__load(&s->epoch, __ATOMIC_RELAXED) != 0 ? 1u : 0u,
 		};
+		/* The stall is reported while the reader is still in the
+		 * section it was stalled in. */
 		uint64_t since = shmc__load(&s->stall_since, __ATOMIC_RELAXED);
-		if (since && since < now)
+		uint64_t e = shmc__load(&s->epoch, __ATOMIC_RELAXED);
+		if (since && since < now && e &&
+		    shmc__load(&s->stall_epoch, __ATOMIC_RELAXED) == e)
 			r.section_ns = now - since;
 		if (fn(&r, arg))
 			break;

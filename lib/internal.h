@@ -374,6 +374,7 @@ void shmc__log_unlock(struct shmc *c);
 int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes);
 int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max);
 int shmc__log_grow_step(struct shmc *c, unsigned max);
+void shmc__log_trim_free(struct shmc *c, uint64_t target);
 
 /* cache.c: the steps every write is made of, for load.c */
 const struct shmc__item *shmc__lookup(struct shmc *c, struct shmc__thr *t,

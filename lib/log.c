@@ -855,3 +855,17 @@ int shmc__log_grow_step(struct shmc *c, unsigned max)
 	shmc__log_unlock(c);
 	return rc ? rc : 1;
 }
+
+/* Gives back free segments (never evicting) until committed <= target:
+ * a failed grow returns what it committed, leaving the cache as it was. */
+void shmc__log_trim_free(struct shmc *c, uint64_t target)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	shmc__log_lock(c);
+	while (h->committed > target && h->free_count > SHMC__CF_RESERVE) {
+		uint32_t id = list_pop(c, HDR_LIST(h, free));
+		if (id == UINT32_MAX || punch_one(c, id) != 0)
+			break;
+	}
+	shmc__log_unlock(c);
+}

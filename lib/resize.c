@@ -172,6 +172,7 @@ static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
 	h->resize_reason = reason;
 	h->resize_phase = to >= from ? PHASE_GROW : PHASE_SHRINK;
 	int rc = 0;
+	uint64_t committed0 = shmc__load(&h->committed, __ATOMIC_RELAXED);
 	if (to >= from) {
 		/* Visible to every process at once (no lock to wait for):
 		 * from here a writer in need commits a segment itself. */
@@ -184,8 +185,10 @@ static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
 				break;
 		}
 		if (rc < 0 && rc != -ECANCELED) {
-			/* The system said no: put everything back. */
+			/* The system said no: put everything back, the budget
+			 * and what this grow committed. */
 			shmc__store(&h->memory, from, __ATOMIC_RELEASE);
+			shmc__log_trim_free(c, committed0);
 			int rc2 = shrink_to_budget(c, t, from, from, NULL, NULL);
 			if (rc2 == 0)
 				h->resize_phase = PHASE_NONE;

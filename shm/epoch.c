@@ -277,19 +277,23 @@ int shmc__epoch_wait(struct shmc__map *m, uint64_t t, uint32_t self,
 			uint64_t now = shmc__now_ns();
 			if (!start)
 				start = now;
-			/* A reader already known to be stalled (for longer than
-			 * the timeout) is not waited for again by every writer;
-			 * one merely preempted gets the whole timeout. */
-			uint64_t since = shmc__load(&shmc__slot_at(m, i)->stall_since,
+			/* A reader already known to be stalled in this very
+			 * section (same epoch) for longer than the timeout is
+			 * not waited for again by every writer; one merely
+			 * preempted gets the whole timeout. */
+			struct shmc__slot *s = shmc__slot_at(m, i);
+			uint64_t e = shmc__load(&s->epoch, __ATOMIC_RELAXED);
+			uint64_t since = shmc__load(&s->stall_since,
 			                            __ATOMIC_RELAXED);
-			if (since && now - since > timeout_ns)
+			if (since && now - since > timeout_ns &&
+			    shmc__load(&s->stall_epoch, __ATOMIC_RELAXED) == e)
 				return SHMC_ESTALLED;
 			if (now - start > timeout_ns) {
-				struct shmc__slot *s = shmc__slot_at(m, i);
-				uint64_t zero = 0;
-				__atomic_compare_exchange_n(
-				    &s->stall_since, &zero, now, false,
-				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+				/* Hints for shmc_readers and later writers: a
+				 * race between two recorders costs nothing. */
+				shmc__store(&s->stall_epoch, e, __ATOMIC_RELAXED);
+				shmc__store(&s->stall_since, now,
+				            __ATOMIC_RELAXED);
 				return SHMC_ESTALLED;
 			}
 			if (spin < 256)

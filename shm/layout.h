@@ -257,7 +257,9 @@ enum shmc__ctr {
  *                          lease_seq goes even
  *           open_seg       the owner's open log segment + 1 (log_lock)
  *           stall_since    ns timestamp set by a grace period that found this
- *                          slot holding it back; cleared by the next one
+ *           stall_epoch    slot holding it back in the section of epoch
+ *                          stall_epoch; valid only while the slot's epoch
+ *                          is still that one (the same section)
  *   line 2  mutex          robust, process-shared; held by the owner thread
  *                          for the slot's whole life.  trylock by another
  *                          process returning EOWNERDEAD means it died.
@@ -277,7 +279,9 @@ struct shmc__slot {
 	uint32_t lock_intent2; /* a buddy bucket + 1 held with lock_intent */
 	uint32_t lease_seq;    /* futex: odd while this thread loads a key */
 	int32_t lease_rc;      /* the last load's result, for its waiters */
-	uint8_t pad1[20];
+	uint32_t pad1a;
+	uint64_t stall_epoch;  /* the section epoch stall_since is about */
+	uint8_t pad1[8];
 
 	pthread_mutex_t mutex;
 	uint8_t pad2[64 - sizeof(pthread_mutex_t)];
