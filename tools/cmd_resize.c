@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tool.h"
@@ -148,9 +149,15 @@ static int show_history(shmc_t *c, bool json)
 			jw_obj_end(&w);
 			jw_end(&w);
 		} else {
-			char a[32], b[32];
-			printf("%llu  %10s -> %-10s  %-8s pid %d\n",
-			       (unsigned long long)r[i].time,
+			char a[32], b[32], when[32];
+			time_t tt = (time_t)r[i].time;
+			struct tm tm;
+			if (!localtime_r(&tt, &tm) ||
+			    !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+			              &tm))
+				snprintf(when, sizeof(when), "%llu",
+				         (unsigned long long)r[i].time);
+			printf("%s  %10s -> %-10s  %-8s pid %d\n", when,
 			       tool_human(r[i].from, a, sizeof(a)),
 			       tool_human(r[i].to, b, sizeof(b)), reason,
 			       r[i].pid);
