@@ -190,6 +190,9 @@ SHMC_API int shmc_create(const char *name, const struct shmc_create_opts *opts,
  * SHMC_ENOTCACHE not a cache (bad magic, or not a regular file);
  * SHMC_EVERSION another format version or ABI (cache-line size, lock sizes);
  * SHMC_ECORRUPT checksum mismatch, truncated file or inconsistent layout;
+ * -ENOTSUP this process cannot use membarrier(2) (old kernel, seccomp)
+ * while processes reading without fences have used the cache (run every
+ * process with SHMCACHE_MEMBARRIER=0 to have them all fence);
  * -ENOMEM and other -errno from mmap/open.  The file is never modified by a
  * failed open.
  */

@@ -38,7 +38,6 @@ static void on_fork_child(void)
 static void lib_init(void)
 {
 	pthread_atfork(NULL, NULL, on_fork_child);
-	shmc__mb_init();
 }
 
 void shmc__assert_fail(const char *what, const char *file, int line)
@@ -140,8 +139,13 @@ static int handle_new(struct shmc__map *m, shmc_t **out)
 	c->max_readers = h->max_readers;
 	c->clock = real_clock;
 	CDS_INIT_LIST_HEAD(&c->thrs);
+	int rc = shmc__mb_attach(m, &c->mb_fast);
+	if (rc) {
+		free(c);
+		return rc;
+	}
 	pthread_mutex_init(&c->thr_lock, NULL);
-	int rc = pthread_key_create(&c->key, thr_exit);
+	rc = pthread_key_create(&c->key, thr_exit);
 	if (rc) {
 		free(c);
 		return -rc;

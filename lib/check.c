@@ -238,6 +238,32 @@ static void check_entry(struct ck *k, struct shmc__bucket *bk, uint64_t b,
 		    why);
 }
 
+/* Two entries of one chain pointing at the same item: a key that a
+ * delete or an eviction would only half remove. */
+static void check_duplicates(struct ck *k, uint64_t b)
+{
+	struct shmc *c = k->c;
+	static __thread uint64_t seen[(SHMC__CHAIN_MAX + 1) * SHMC__BUCKET_WAYS];
+	unsigned nseen = 0;
+	struct shmc__bucket *bk = shmc__bucket_at(c, b);
+	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
+			uint64_t e = shmc__load(&bk->e[i], __ATOMIC_ACQUIRE);
+			if (!e)
+				continue;
+			for (unsigned j = 0; j < nseen; j++)
+				if (seen[j] == shmc__e_loc(e) &&
+				    shmc__load(&bk->e[i], __ATOMIC_ACQUIRE) == e)
+					bad(k, "bucket %llu: two entries for the "
+					       "item at %llu",
+					    (unsigned long long)b,
+					    (unsigned long long)shmc__e_loc(e));
+			seen[nseen++] = shmc__e_loc(e);
+		}
+		bk = shmc__chain_next(c, bk);
+	}
+}
+
 static void check_bucket_lock(struct ck *k, uint64_t b)
 {
 	struct shmc *c = k->c;
@@ -289,6 +315,7 @@ static void check_index(struct ck *k, struct shmc__thr *t)
 					check_entry(k, bk, b, i);
 				bk = shmc__chain_next(c, bk);
 			}
+			check_duplicates(k, b);
 		}
 		shmc__section_exit(t);
 		for (uint64_t b = b0; b < b0 + 1024 && b < nb; b++)

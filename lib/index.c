@@ -381,12 +381,21 @@ void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
 	                                      __ATOMIC_RELAXED));
 	shmc__store(&s->lock_intent, 0, __ATOMIC_RELAXED);
 	shmc__store(&s->lock_intent2, 0, __ATOMIC_RELAXED);
-	if (shmc__load(&s->open_seg, __ATOMIC_RELAXED)) {
-		if (!log_locked)
-			shmc__log_lock(c);
+	if (!shmc__load(&s->open_seg, __ATOMIC_RELAXED))
+		return;
+	/*
+	 * Its open segment.  A reclaim may run while the caller holds bucket
+	 * locks (a probe from shmc__bucket_lock), and log_lock comes before
+	 * bucket locks, so this never waits for log_lock: if it is busy the
+	 * segment stays on the slot, whose next owner goes on writing in it
+	 * (its owner field names the slot), or which revoke_one (log.c)
+	 * takes when memory runs short.
+	 */
+	if (log_locked) {
 		shmc__log_seal_open(c, slot);
-		if (!log_locked)
-			shmc__log_unlock(c);
+	} else if (shmc__log_trylock(c)) {
+		shmc__log_seal_open(c, slot);
+		shmc__log_unlock(c);
 	}
 }
 
@@ -649,15 +658,26 @@ static void ix_sanitize(struct shmc *c, struct shmc__thr *t, uint64_t b)
 	if (b > c->index_max_mask)
 		return;
 	uint64_t g = h->index_geom;
+	static __thread uint64_t seen[(SHMC__CHAIN_MAX + 1) * SHMC__BUCKET_WAYS];
+	unsigned nseen = 0;
 	shmc__bucket_lock(c, t, b, 1, false);
 	struct shmc__bucket *bk = shmc__bucket_at(c, b);
 	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {
 		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++) {
 			uint64_t e = shmc__load(&bk->e[i], __ATOMIC_RELAXED);
-			uint64_t hh = e ? ix_hash_of(c, e) : 0;
-			if (e && (hh == UINT64_MAX ||
-			          shmc__geom_bucket(c, g, hh) != b))
+			if (!e)
+				continue;
+			uint64_t hh = ix_hash_of(c, e);
+			/* A rewrite cut short (chain_write) can leave an entry
+			 * in two ways of the chain: keep the first. */
+			bool dup = false;
+			for (unsigned k = 0; k < nseen && !dup; k++)
+				dup = seen[k] == shmc__e_loc(e);
+			if (dup || hh == UINT64_MAX ||
+			    shmc__geom_bucket(c, g, hh) != b)
 				shmc__store(&bk->e[i], 0, __ATOMIC_RELEASE);
+			else
+				seen[nseen++] = shmc__e_loc(e);
 		}
 		bk = shmc__chain_next(c, bk);
 	}

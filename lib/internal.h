@@ -177,6 +177,7 @@ struct shmc {
 	uint32_t seg_shift;
 	uint32_t nseg_max;
 	uint32_t max_readers;
+	bool mb_fast;       /* read sections skip the fence (shmc__mb_attach) */
 };
 
 extern uint64_t shmc__fork_gen;
@@ -211,7 +212,7 @@ static inline void shmc__ctr_add(struct shmc__thr *t, enum shmc__ctr i,
 static inline void shmc__section_enter(struct shmc *c, struct shmc__thr *t)
 {
 	if (t->depth++ == 0)
-		shmc__read_enter(c->map.hdr, t->s);
+		shmc__read_enter(c->map.hdr, t->s, c->mb_fast);
 }
 
 static inline void shmc__section_exit(struct shmc__thr *t)
@@ -370,6 +371,7 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
                      uint64_t *off);
 void shmc__log_seal_open(struct shmc *c, uint32_t slot);
 int shmc__log_lock(struct shmc *c);
+bool shmc__log_trylock(struct shmc *c);
 void shmc__log_unlock(struct shmc *c);
 int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes);
 int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max);

@@ -175,6 +175,12 @@ static int wait_for(struct shmc *c, struct shmc__thr *t,
 			if (v == hold->l.seq + 1) {
 				int lrc = shmc__load(&s->lease_rc,
 				                     __ATOMIC_RELAXED);
+				/* Trust it only if no later load of that
+				 * thread overwrote it meanwhile (acquire
+				 * orders the re-read after the rc load). */
+				if (shmc__load(&s->lease_seq,
+				               __ATOMIC_ACQUIRE) != v)
+					lrc = 0; /* look in the cache again */
 				/* Hand a failure on; a success (or a cached
 				 * "not found") is read from the cache. */
 				if (lrc && lrc != SHMC_ENOTFOUND &&

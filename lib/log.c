@@ -52,6 +52,7 @@
  *     evicts before taking the last one, so one victim's hot items always
  *     have somewhere to go.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -301,6 +302,17 @@ int shmc__log_lock(struct shmc *c)
 	if (shmc__lock(&c->map.hdr->log_lock) == 1)
 		log_repair(c);
 	return 0;
+}
+
+bool shmc__log_trylock(struct shmc *c)
+{
+	int rc = pthread_mutex_trylock(&c->map.hdr->log_lock);
+	if (rc == EOWNERDEAD) {
+		pthread_mutex_consistent(&c->map.hdr->log_lock);
+		log_repair(c);
+		return true;
+	}
+	return rc == 0;
 }
 
 void shmc__log_unlock(struct shmc *c)
@@ -606,6 +618,7 @@ static int revoke_one(struct shmc *c, struct shmc__thr *t)
 		if (sh->state != SHMC__SEG_OPEN || sh->owner != i + 1)
 			continue;
 		cursor = i + 1;
+		uint32_t gen = shmc__load(&s->generation, __ATOMIC_RELAXED);
 		shmc__store(&s->open_seg, 0, __ATOMIC_RELAXED);
 		/* The bump inside is a full barrier after the store above;
 		 * pairs with the owner's section entry (fence or membarrier). */
@@ -614,8 +627,16 @@ static int revoke_one(struct shmc *c, struct shmc__thr *t)
 		                           true, c);
 		shmc__ctr_add(t, SHMC__C_GRACE_PERIODS, 1);
 		if (rc) {
-			/* Still in use: give it back; its owner seals it. */
-			shmc__store(&s->open_seg, os, __ATOMIC_RELAXED);
+			/* Still in use: give it back to its owner, if that
+			 * thread is still there; one that left meanwhile saw
+			 * 0 and sealed nothing, so seal it here. */
+			if (shmc__load(&s->state, __ATOMIC_ACQUIRE) ==
+			        SHMC__SLOT_USED &&
+			    shmc__load(&s->generation, __ATOMIC_RELAXED) == gen)
+				shmc__store(&s->open_seg, os, __ATOMIC_RELAXED);
+			else if (sh->state == SHMC__SEG_OPEN &&
+			         sh->owner == i + 1)
+				seal_into(c, id, SHMC__SEG_SMALL);
 			return rc;
 		}
 		if (sh->state == SHMC__SEG_OPEN && sh->owner == i + 1)
@@ -848,6 +869,14 @@ int shmc__log_grow_step(struct shmc *c, unsigned max)
 	for (uint32_t id = id0; rc == 0 && id < id0 + k; id++) {
 		if (shmc__seg(c, id)->state != SHMC__SEG_UNUSED)
 			continue; /* a writer committed this hole itself */
+		if (h->committed + c->seg_size > budget(h)) {
+			/* Meanwhile index growth took budget (ix_commit,
+			 * pool_grow): give this one back, it stays a hole. */
+			shmc__seg_punch(&c->map,
+			                h->data_off + ((uint64_t)id << c->seg_shift),
+			                c->seg_size);
+			continue;
+		}
 		make_free(c, id);
 		h->holes--;
 		h->committed += c->seg_size;

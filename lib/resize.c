@@ -358,8 +358,10 @@ void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t)
 	uint32_t last = shmc__load(&h->ag_checked, __ATOMIC_RELAXED);
 	if (last == now || uatomic_cmpxchg(&h->ag_checked, last, now) != last)
 		return;
-	if (pthread_mutex_trylock(&h->resize_lock) != 0)
-		return; /* a resize is running, or its owner died: not here */
+	/* Never wait here; but a trylock that meets a dead owner has taken
+	 * the lock, and resize_lock() then finishes the dead resize. */
+	if (resize_lock(c, t, true) != 0)
+		return;
 	uint64_t mem = shmc__load(&h->memory, __ATOMIC_ACQUIRE), free_b =
 	    (uint64_t)(h->free_count + h->retire_count) * c->seg_size;
 	uint64_t used = h->committed > free_b ? h->committed - free_b : 0;

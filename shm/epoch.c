@@ -15,10 +15,14 @@
  * every read.  With MEMBARRIER_CMD_GLOBAL_EXPEDITED the writer, on its rare
  * slow path, makes every running thread of every registered process execute
  * a full barrier; readers in registered processes then need only a compiler
- * barrier.  A process that could not register (old kernel, seccomp, or
- * SHMCACHE_MEMBARRIER=0) fences on its own, so correctness never depends on
- * every process having membarrier.  (Same argument as liburcu's urcu-memb
- * flavour and the kernel's Documentation of membarrier(2).)
+ * barrier.  (Same argument as liburcu's urcu-memb flavour and the kernel's
+ * Documentation of membarrier(2).)  That only holds if every *writer* can
+ * issue the membarrier.  So each segment records, in mb_mode, whether
+ * fence-free readers ever used it and whether a process that cannot issue
+ * GLOBAL_EXPEDITED (old kernel, seccomp) attached; the first to attach
+ * decides with a CAS: after a fence-free reader, a process without
+ * membarrier is refused (-ENOTSUP); after such a process, every reader
+ * fences.  SHMCACHE_MEMBARRIER=0 makes a process's readers fence.
  *
  * LIVENESS
  * A slot's robust mutex is held by its owner thread for the slot's whole
@@ -53,7 +57,7 @@
 #include "shmcache.h"
 #include "shm.h"
 
-bool shmc__mb_fast;
+static bool mb_fast;   /* registered: our readers may skip the fence */
 static bool mb_global; /* this process can issue GLOBAL_EXPEDITED */
 static pthread_once_t mb_once = PTHREAD_ONCE_INIT;
 
@@ -72,12 +76,39 @@ static void mb_setup(void)
 	if (env && strcmp(env, "0") == 0)
 		return;
 	if (membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0) == 0)
-		shmc__mb_fast = true;
+		mb_fast = true;
 }
 
-void shmc__mb_init(void)
+int shmc__mb_attach(struct shmc__map *m, bool *fast)
 {
 	pthread_once(&mb_once, mb_setup);
+	uint32_t *w = &m->hdr->mb_mode;
+	*fast = false;
+	for (;;) {
+		uint32_t old = shmc__load(w, __ATOMIC_ACQUIRE), want;
+		if (mb_global) {
+			/* We can make fence-free readers safe as a writer. */
+			if ((old & SHMC__MB_NOMB) || !mb_fast)
+				return 0; /* fence */
+			if (old & SHMC__MB_FENCEFREE) {
+				*fast = true;
+				return 0;
+			}
+			want = old | SHMC__MB_FENCEFREE;
+		} else {
+			if (old & SHMC__MB_FENCEFREE)
+				return -ENOTSUP;
+			if (old & SHMC__MB_NOMB)
+				return 0;
+			want = old | SHMC__MB_NOMB;
+		}
+		/* Full barrier: the mode is settled before any of our
+		 * reads or writes of the cache. */
+		if (uatomic_cmpxchg(w, old, want) == old) {
+			*fast = mb_global;
+			return 0;
+		}
+	}
 }
 
 uint64_t shmc__now_ns(void)

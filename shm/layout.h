@@ -44,6 +44,10 @@
  *                                segment state changes
  *   256     8  epoch             grace periods: atomic fetch-add by a writer
  *                                retiring memory, read by readers entering
+ *   264     4  mb_mode           SHMC__MB_FENCEFREE once a process read
+ *                                without fences, SHMC__MB_NOMB once one
+ *                                that cannot membarrier attached; sticky,
+ *                                CAS at attach (shm/epoch.c)
  *   320     8  memory            budget; log_lock
  *   328     8  committed         bytes committed in the file; log_lock
  *   336     8  index_geom        linear-hashing state: level << 40 | split
@@ -143,7 +147,8 @@ struct shmc__hdr {
 
 	/* 256: grace-period epoch, alone on its line (read on every read) */
 	uint64_t epoch;
-	uint8_t pad2[56];
+	uint32_t mb_mode;  /* SHMC__MB_*: who reads without fences (attach) */
+	uint8_t pad2[52];
 
 	/* 320: log state, all under log_lock */
 	uint64_t memory;
@@ -288,6 +293,9 @@ struct shmc__slot {
 
 	uint64_t ctr[SHMC__C_COUNT];
 };
+
+#define SHMC__MB_FENCEFREE 1u
+#define SHMC__MB_NOMB 2u
 
 #define SHMC__SLOT_FREE 0u
 #define SHMC__SLOT_USED 1u

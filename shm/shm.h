@@ -130,9 +130,13 @@ void shmc__slot_release(struct shmc__map *m, uint32_t slot);
 int shmc__slot_probe(struct shmc__map *m, uint32_t i, shmc__dead_fn dead,
                      bool log_locked, void *arg);
 
-/* Per-process membarrier state: true when readers may skip the fence. */
-extern bool shmc__mb_fast;
-void shmc__mb_init(void);
+/*
+ * Decides, for this process and this segment, whether readers may skip
+ * the fence (*fast).  Returns 0, or -ENOTSUP when this process cannot
+ * issue MEMBARRIER_CMD_GLOBAL_EXPEDITED and fence-free readers have used
+ * the segment (it could not make them safe as a writer).
+ */
+int shmc__mb_attach(struct shmc__map *m, bool *fast);
 
 /*
  * READ SIDE.  Enter: publish the global epoch in the slot, then order that
@@ -141,12 +145,14 @@ void shmc__mb_init(void);
  * runs a full barrier on this CPU for us (pairs with shmc__synchronize()).
  * Without it, a full fence (smp_mb) does the job itself.
  */
-static inline void shmc__read_enter(struct shmc__hdr *h, struct shmc__slot *s)
+static inline void shmc__read_enter(struct shmc__hdr *h, struct shmc__slot *s,
+                                    bool fast)
 {
-	/* Relaxed: a stale (smaller) epoch only makes writers wait longer. */
-	uint64_t e = shmc__load(&h->epoch, __ATOMIC_RELAXED);
+	/* Acquire: later loads stay after it on weakly ordered CPUs (free on
+	 * x86); a stale (smaller) epoch only makes writers wait longer. */
+	uint64_t e = shmc__load(&h->epoch, __ATOMIC_ACQUIRE);
 	shmc__store(&s->epoch, e, __ATOMIC_RELAXED);
-	if (caa_likely(shmc__mb_fast))
+	if (caa_likely(fast))
 		cmm_barrier(); /* pairs with membarrier in shmc__synchronize */
 	else
 		cmm_smp_mb(); /* store slot -> load index; pairs with the

@@ -40,7 +40,6 @@ static int setup(void **state)
 {
 	(void)state;
 	th_private_dir();
-	shmc__mb_init();
 	struct shmc__geom g;
 	assert_int_equal(shmc__geometry(MEM, 0, SEG, NREAD, 0, &g), 0);
 	memset(&M, 0, sizeof(M));
@@ -229,7 +228,7 @@ static void test_sync_self(void **state)
 	assert_int_equal(shmc__synchronize(&M, s, 1000000, NULL, false, NULL),
 	                 0);
 	uint64_t e0 = M.hdr->epoch;
-	shmc__read_enter(M.hdr, sl);
+	shmc__read_enter(M.hdr, sl, false);
 	assert_int_equal(sl->epoch, e0);
 	assert_int_equal(shmc__synchronize(&M, s, 1000000, NULL, false, NULL),
 	                 SHMC_EBUSY);
@@ -260,7 +259,7 @@ static pid_t child_reader(bool in_section, uint32_t *slot)
 		uint32_t s = UINT32_MAX;
 		if (shmc__seg_open("ep", 0, &m) == 0 &&
 		    shmc__slot_claim(&m, &s, NULL, NULL) == 0 && in_section)
-			shmc__read_enter(m.hdr, shmc__slot_at(&m, s));
+			shmc__read_enter(m.hdr, shmc__slot_at(&m, s), false);
 		if (write(p[1], &s, sizeof(s)) != sizeof(s))
 			_exit(1);
 		for (int i = 0; i < 3000; i++) /* bounded: 30 s */
