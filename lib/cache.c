@@ -106,9 +106,13 @@ struct shmc__thr *shmc__thr_slow(struct shmc *c, int *err)
 		t->s = shmc__slot_at(&c->map, t->slot);
 		/* A previous owner that died loading left lease_seq odd: end
 		 * that lease for anyone still waiting on it. */
-		if (t->s->lease_seq & 1u)
+		if (t->s->lease_seq & 1u) {
+			/* "No result": its waiters look again and take the
+			 * orphaned lease over.  Release orders the rc first. */
+			shmc__store(&t->s->lease_rc, 0, __ATOMIC_RELAXED);
 			shmc__store(&t->s->lease_seq, t->s->lease_seq + 1,
 			            __ATOMIC_RELEASE);
+		}
 		t->fork_gen = shmc__fork_gen;
 		t->tid = gettid();
 		pthread_setspecific(c->key, t);

@@ -172,6 +172,11 @@ static int wait_for(struct shmc *c, struct shmc__thr *t,
 		/* Acquire: pairs with the release in drop_lease. */
 		uint32_t v = shmc__load(&s->lease_seq, __ATOMIC_ACQUIRE);
 		if (v != hold->l.seq) {
+			/* The load this lease names is over, however it
+			 * ended: a lease still in the index is an orphan (its
+			 * loader died and the slot was reused, or its item
+			 * moved), and take_lease may replace exactly it. */
+			*takeover = true;
 			if (v == hold->l.seq + 1) {
 				int lrc = shmc__load(&s->lease_rc,
 				                     __ATOMIC_RELAXED);

@@ -590,10 +590,23 @@ static void reap_dead_writers(struct shmc *c)
 	                                           : 0;
 	if (open * 4 < h->nseg_committed)
 		return;
-	for (uint32_t i = 0; i < c->max_readers; i++)
-		if (shmc__load(&shmc__slot_at(&c->map, i)->open_seg,
-		               __ATOMIC_RELAXED))
-			shmc__slot_probe(&c->map, i, shmc__dead_slot, true, c);
+	for (uint32_t i = 0; i < c->max_readers; i++) {
+		struct shmc__slot *s = shmc__slot_at(&c->map, i);
+		if (!shmc__load(&s->open_seg, __ATOMIC_RELAXED))
+			continue;
+		shmc__slot_probe(&c->map, i, shmc__dead_slot, true, c);
+		/* A free slot may still hold a dead thread's segment (a
+		 * reclaim that found log_lock busy leaves it there).  With
+		 * the slot's mutex held nobody can claim it meanwhile. */
+		if (shmc__load(&s->state, __ATOMIC_ACQUIRE) == SHMC__SLOT_FREE &&
+		    shmc__load(&s->open_seg, __ATOMIC_RELAXED) &&
+		    pthread_mutex_trylock(&s->mutex) == 0) {
+			if (shmc__load(&s->state, __ATOMIC_ACQUIRE) ==
+			    SHMC__SLOT_FREE)
+				log_close_open(c, i, true);
+			pthread_mutex_unlock(&s->mutex);
+		}
+	}
 }
 
 /*
@@ -634,7 +647,9 @@ static int revoke_one(struct shmc *c, struct shmc__thr *t)
 			        SHMC__SLOT_USED &&
 			    shmc__load(&s->generation, __ATOMIC_RELAXED) == gen)
 				shmc__store(&s->open_seg, os, __ATOMIC_RELAXED);
-			else if (sh->state == SHMC__SEG_OPEN &&
+			else if (shmc__load(&s->state, __ATOMIC_ACQUIRE) ==
+			             SHMC__SLOT_FREE &&
+			         sh->state == SHMC__SEG_OPEN &&
 			         sh->owner == i + 1)
 				seal_into(c, id, SHMC__SEG_SMALL);
 			return rc;
