@@ -17,7 +17,9 @@
  * process at once.  Each thread takes a "reader slot" in the segment on its
  * first call and keeps it until it exits or the handle is closed; a process
  * that dies gives its slots back (robust mutexes), so nothing waits on it.
- * A handle must not be used in a child after fork(): open a new one there.
+ * A handle inherited across fork() works in the child, which takes reader
+ * slots of its own on first use; the child must not close it while the
+ * parent's threads are inside calls (closing only releases the child's).
  *
  * ERRORS
  *
@@ -44,6 +46,8 @@
  *                      the handle
  *   destroy            everything: it unlinks the file, attached processes
  *                      keep their mapping until they close
+ *   resize             everything; a second resize waits for the first, or
+ *                      fails with SHMC_EBUSY under SHMC_RESIZE_TRY
  *
  * CAVEATS
  *
@@ -171,9 +175,12 @@ SHMC_API void shmc_create_opts_init(struct shmc_create_opts *opts);
  * under a temporary name and then linked into place, so no process can see
  * a half-made cache.  opts may be NULL for the defaults.
  *
- * Errors: SHMC_ENAME bad name; -EEXIST the cache exists; -EINVAL an option
- * out of range (segment size, max_readers, index size); SHMC_EBUDGET memory
- * too small for the fixed parts plus a few segments, or above max_memory;
+ * Errors: SHMC_ENAME bad name; -EEXIST the cache exists; -EINVAL out NULL,
+ * or an option out of range (segment size, max_readers, index size,
+ * default_ttl above SHMC_TTL_MAX, mode bits beyond 07777, numa or
+ * numa_node, the autogrow policy); SHMC_EBUDGET memory too small for the
+ * fixed parts plus a few segments, above max_memory, or max_memory above
+ * 64 TiB; -ENAMETOOLONG the path; -EAGAIN no pthread key left;
  * -ENOSPC the file system cannot commit the budget's fixed part; -EACCES,
  * -ENOENT (SHMCACHE_DIR missing), -ENOMEM, other -errno from the system.
  * On error nothing is left behind.
@@ -185,14 +192,17 @@ SHMC_API int shmc_create(const char *name, const struct shmc_create_opts *opts,
  * Opens the existing cache NAME.  flags: 0, or SHMC_OPEN_ANY_OWNER to accept
  * a segment owned by another user (refused by default).
  *
- * Errors: SHMC_ENAME bad name; -ENOENT no such cache; -EACCES no permission,
+ * Errors: -EINVAL out NULL or unknown flags; SHMC_ENAME bad name;
+ * -ENAMETOOLONG the path; -EAGAIN no pthread key left (one per handle);
+ * -ENOENT no such cache; -EACCES no permission,
  * or the file belongs to another user (without SHMC_OPEN_ANY_OWNER);
  * SHMC_ENOTCACHE not a cache (bad magic, or not a regular file);
  * SHMC_EVERSION another format version or ABI (cache-line size, lock sizes);
  * SHMC_ECORRUPT checksum mismatch, truncated file or inconsistent layout;
  * -ENOTSUP this process cannot use membarrier(2) (old kernel, seccomp)
- * while processes reading without fences have used the cache (run every
- * process with SHMCACHE_MEMBARRIER=0 to have them all fence);
+ * while processes reading without fences have used the cache (to avoid it,
+ * every process that uses the cache, its creator included, must run with
+ * SHMCACHE_MEMBARRIER=0 from the cache's creation on);
  * -ENOMEM and other -errno from mmap/open.  The file is never modified by a
  * failed open.
  */
@@ -200,15 +210,19 @@ SHMC_API int shmc_create(const char *name, const struct shmc_create_opts *opts,
 SHMC_API int shmc_open(const char *name, unsigned flags, shmc_t **out);
 
 /*
- * Releases the calling process's reader slots of this handle, seals its
- * open log segments and unmaps the segment.  c may be NULL.  Always 0.
- * No thread may use c during or after the call.
+ * Releases the calling thread's reader slot of this handle, gives back the
+ * open log segments of the process's threads and unmaps the segment.  A
+ * slot of another thread that is still running is released when that
+ * thread exits, and then the mapping stays until the process exits (it
+ * cannot be unmapped under a robust mutex that thread holds).  c may be
+ * NULL.  Always 0.  No thread may use c during or after the call.
  */
 SHMC_API int shmc_close(shmc_t *c);
 
 /*
  * Removes the cache file NAME.  Processes that have it open keep working on
- * their mapping until they close it; the memory is freed then.
+ * their mapping; the memory is freed when the last mapping goes (see
+ * shmc_close for when a process keeps it).
  * Errors: SHMC_ENAME, -ENOENT, -EACCES, other -errno from unlink.
  */
 SHMC_API int shmc_destroy(const char *name);
@@ -223,7 +237,10 @@ SHMC_API int shmc_destroy(const char *name);
  * (SHMC_TTL_NONE, SHMC_TTL_DEFAULT, or 1 .. SHMC_TTL_MAX); flags are 32 opaque
  * user bits returned by get.  May evict other items to make room.
  *
- * Errors: -EINVAL c or key NULL, or value NULL with vlen > 0;
+ * Errors: -EINVAL c or key NULL, value NULL with vlen > 0, or ttl above
+ * SHMC_TTL_MAX; -ENOMEM a thread's first call could not allocate its state;
+ * -ENOSPC (or another -errno of fallocate) memory could not be committed
+ * and nothing could be evicted;
  * SHMC_EKEYLEN klen 0 or > SHMC_KEY_MAX; SHMC_EVALLEN the item does not fit
  * one segment (see shmc_info().max_value); SHMC_ENOSLOT no reader slot for
  * this thread; SHMC_ESTALLED the cache is full and no memory can be reused
@@ -274,8 +291,9 @@ struct shmc_mget_item {
  * memory accesses: every key's bucket is prefetched, then every candidate
  * item, before any is read.  Worth it from about 4 keys; much faster than
  * single gets when the keys are spread over more memory than the CPU
- * caches hold.  Each item's rc is 0, SHMC_ENOTFOUND, SHMC_EBUFSIZE (vlen
- * then holds the needed size) or SHMC_EKEYLEN.
+ * caches hold.  The whole batch runs in one read section.  Each item's rc
+ * is 0, SHMC_ENOTFOUND, SHMC_EBUFSIZE (vlen then holds the needed size),
+ * SHMC_EKEYLEN, or -EINVAL (key NULL, or buf NULL with vlen > 0).
  * Returns the number of hits (>= 0).
  * Errors: -EINVAL c NULL, or items NULL with n > 0; SHMC_ENOSLOT.
  */
@@ -320,7 +338,10 @@ struct shmc_load_opts {
  *
  * Returns 0 with the value in buf; or SHMC_EBUFSIZE (*vlen = needed; the
  * value is in the cache, ask again with a bigger buffer); SHMC_ENOTFOUND
- * (the loader said so, now or cached); the loader's own error code;
+ * (the loader said so, now or cached; without negative_ttl, each waiting
+ * caller then runs the loader in turn); the loader's own error code or
+ * positive return, passed on as it is; -EINVAL the loader claimed more
+ * bytes than its buffer, or ttl above SHMC_TTL_MAX;
  * -ETIMEDOUT waited wait_ms for another loader; -EINVAL (c, key, vlen or
  * loader NULL, buf NULL with *vlen > 0); SHMC_EKEYLEN; SHMC_EBUSY called
  * inside a read section or from a loader; and the errors of shmc_set()
@@ -340,8 +361,9 @@ SHMC_API int shmc_get_or_load(shmc_t *c, const void *key, size_t klen,
 SHMC_API int shmc_ttl(shmc_t *c, const void *key, size_t klen, uint32_t *ttl);
 
 /*
- * Removes key.  Errors: -EINVAL, SHMC_EKEYLEN, SHMC_ENOTFOUND (it was not
- * there), SHMC_ENOSLOT.
+ * Removes key.  An expired item not yet reclaimed, or a cached "not found"
+ * of shmc_get_or_load, is removed too (0).  Errors: -EINVAL, SHMC_EKEYLEN,
+ * SHMC_ENOTFOUND (it was not there), SHMC_ENOSLOT.
  */
 SHMC_API int shmc_del(shmc_t *c, const void *key, size_t klen);
 
@@ -466,9 +488,11 @@ SHMC_API int shmc_resize(shmc_t *c, uint64_t memory, unsigned flags,
                          void *arg);
 
 /*
- * Sets the index to `buckets` 64-byte buckets (rounded to what linear
- * hashing allows); the index also grows by itself with the items.
- * Errors: -EINVAL; SHMC_EBUSY inside a read section.
+ * Splits or merges the index to `buckets` 64-byte buckets, stopping
+ * silently at the floor of 256 or at the reservation's largest index; the
+ * index also grows by itself with the items.  Errors: -EINVAL c NULL or
+ * buckets 0; SHMC_EBUSY inside a read section; SHMC_ENOSLOT;
+ * SHMC_ESTALLED or -ENOSPC when index pages cannot be committed.
  */
 SHMC_API int shmc_resize_index(shmc_t *c, uint64_t buckets);
 
@@ -487,8 +511,10 @@ struct shmc_resize_record {
 SHMC_API int shmc_resize_history(shmc_t *c, struct shmc_resize_record *out,
                                  unsigned n);
 
-/* Sets / reads the autogrow policy.  Errors: -EINVAL (ceiling above the
- * reservation, util_pct > 100). */
+/* Sets the autogrow policy (zero fields take the documented defaults).
+ * Errors: -EINVAL (c or ag NULL, ceiling above the reservation,
+ * util_pct > 100).  Reading it fails only on NULL; a cache whose policy
+ * was never set reads as all zeros (off). */
 SHMC_API int shmc_set_autogrow(shmc_t *c, const struct shmc_autogrow *ag);
 SHMC_API int shmc_get_autogrow(shmc_t *c, struct shmc_autogrow *ag);
 
@@ -517,7 +543,9 @@ SHMC_API int shmc_readers(shmc_t *c,
  * Walks every invariant of the segment (header, offsets in bounds, items
  * hash to their bucket, segment lists and accounting, slots) and calls
  * report (if not NULL) with one line per problem found.  Never crashes on a
- * corrupt segment.  Returns the number of problems (0 = clean).
+ * corrupt segment.  Returns the number of problems (0 = clean).  Called
+ * inside a read section it cannot walk the index, and counts that as a
+ * problem.
  * Errors: -EINVAL c NULL.
  */
 SHMC_API int shmc_check(shmc_t *c,
@@ -526,8 +554,9 @@ SHMC_API int shmc_check(shmc_t *c,
 
 /*
  * Calls fn for every live, unexpired key (in no particular order), inside
- * short read sections: writers are never stalled, a key changed during the
- * walk may be reported or not.  fn must not call back into the cache.  It
+ * short read sections: writers are never stalled; a key changed during the
+ * walk may be reported or not, and an index split or merge meanwhile may
+ * report an unchanged key twice or not at all.  fn must not call back into the cache.  It
  * returns 0 to go on, non-zero to stop.  Returns 0.
  * Errors: -EINVAL c or fn NULL; SHMC_ENOSLOT.
  */

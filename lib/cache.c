@@ -200,7 +200,9 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 		return rc;
 	rc = handle_new(&m, out);
 	if (rc) {
+		/* Nothing left behind: the file was already linked in. */
 		shmc__seg_close(&m);
+		shmc_destroy(name);
 		return rc;
 	}
 	/* Stock the index's overflow pool, then give the slot this took
@@ -216,6 +218,7 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 		rc = shmc_set_autogrow(*out, &opts->autogrow);
 		if (rc) {
 			shmc_close(*out);
+			*out = NULL;
 			shmc_destroy(name);
 		}
 	}

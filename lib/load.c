@@ -139,8 +139,11 @@ static void drop_lease(struct shmc *c, struct shmc__thr *t, uint64_t h,
 	if (gone)
 		shmc__store(way, 0, __ATOMIC_RELEASE);
 	shmc__ix_unlock(c, t, &x);
-	if (gone)
+	if (gone) {
+		/* Undo what publishing the lease counted (item_publish). */
+		shmc__ctr_add(t, SHMC__C_ITEMS, (uint64_t)-1);
 		shmc__items_delta(c, t, -1);
+	}
 	struct shmc__slot *s = t->s;
 	s->lease_rc = rc;
 	/* Release: lease_rc and the stored value are visible to a waiter

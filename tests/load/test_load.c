@@ -146,6 +146,7 @@ static void one_loader(void **state)
 	shmc_stats(c, &st);
 	assert_int_equal(st.loads, 1);
 	assert_true(st.load_waits >= 1);
+	assert_int_equal(st.items, 1); /* the value; the lease is gone */
 	assert_int_equal(shmc_check(c, mp_report, NULL), 0);
 	shmc_close(c);
 	shmc_destroy("ld");
