@@ -33,11 +33,28 @@
  * trylock, so it never waits on a resize in progress.
  */
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define STEP_SEGMENTS 16u /* segments per hold of log_lock */
+
+/*
+ * Pacing: after each step, rest seven times as long as it took (at most
+ * 20 ms), so a resize takes about an eighth of one CPU from the workers.
+ * Growing's budget is visible to everyone before the first step (writers
+ * that need a segment meanwhile commit it themselves), and a shrink has
+ * already stopped new commits, so going slower costs nothing but time.
+ */
+static void pace(uint64_t step_ns)
+{
+	uint64_t rest = 7 * step_ns;
+	if (rest > 20000000u)
+		rest = 20000000u;
+	struct timespec ts = {0, (long)rest};
+	nanosleep(&ts, NULL);
+}
 
 enum { PHASE_NONE = 0, PHASE_GROW = 1, PHASE_SHRINK = 2 };
 
@@ -100,12 +117,14 @@ static int shrink_to_budget(struct shmc *c, struct shmc__thr *t,
 	uint64_t last = UINT64_MAX;
 	unsigned idle = 0;
 	for (;;) {
+		uint64_t t0 = shmc__now_ns();
 		shmc__log_lock(c);
 		int rc = shmc__log_shrink_step(c, t, STEP_SEGMENTS);
 		uint64_t now = c->map.hdr->committed;
 		shmc__log_unlock(c);
 		if (rc <= 0)
 			return rc;
+		pace(shmc__now_ns() - t0);
 		/* Each step gives back memory or evicts; a long run of steps
 		 * that change nothing means nothing more can be had. */
 		idle = now < last ? 0 : idle + 1;
@@ -178,9 +197,11 @@ static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
 		 * from here a writer in need commits a segment itself. */
 		shmc__store(&h->memory, to, __ATOMIC_RELEASE);
 		for (;;) {
+			uint64_t t0 = shmc__now_ns();
 			rc = shmc__log_grow_step(c, STEP_SEGMENTS);
 			if (rc <= 0)
 				break;
+			pace(shmc__now_ns() - t0);
 			if ((rc = report(c, from, to, 0, fn, arg)) != 0)
 				break;
 		}
