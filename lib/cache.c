@@ -655,6 +655,15 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 		}
 	}
 
+	/* Start loading the bucket now: its miss overlaps the append. */
+	__builtin_prefetch(shmc__bucket_at(
+	                       c, shmc__geom_bucket(
+	                              c,
+	                              shmc__load(&c->map.hdr->index_geom,
+	                                         __ATOMIC_RELAXED),
+	                              h)),
+	                   1, 3);
+
 	/* 1. Append the item to our own segment; nobody else can see it.
 	 *    Append and publish run in a read section, so a thread that
 	 *    revokes our segment (log.c) waits until both are done. */
@@ -667,9 +676,8 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 		return rc;
 	}
 
-	/* 2. Publish it under the bucket lock.  The ghost table is looked at
-	 *    only for a new key; its line is fetched meanwhile. */
-	shmc__ghost_prefetch(c, h);
+	/* 2. Publish it under the bucket lock (the ghost table is looked at
+	 *    only for a new key, in shmc__item_publish). */
 	struct shmc__ixl x;
 	shmc__ix_lock(c, t, h, false, &x);
 	uint64_t e;

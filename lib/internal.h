@@ -401,6 +401,5 @@ void shmc__resize_resume(struct shmc *c);
 uint64_t shmc__min_memory(struct shmc *c);
 void shmc__ghost_put(struct shmc *c, uint64_t h);
 bool shmc__ghost_hit(struct shmc *c, uint64_t h);
-void shmc__ghost_prefetch(struct shmc *c, uint64_t h);
 
 #endif /* SHMC_INTERNAL_H */

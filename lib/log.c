@@ -328,12 +328,6 @@ void shmc__ghost_put(struct shmc *c, uint64_t h)
 	              __ATOMIC_RELAXED);
 }
 
-void shmc__ghost_prefetch(struct shmc *c, uint64_t h)
-{
-	uint64_t mask = c->map.hdr->ghost_mask & (c->index_max_mask * 4 + 3);
-	__builtin_prefetch(&c->ghost[h & mask], 0, 1);
-}
-
 bool shmc__ghost_hit(struct shmc *c, uint64_t h)
 {
 	uint64_t mask = c->map.hdr->ghost_mask & (c->index_max_mask * 4 + 3);
