@@ -21,6 +21,28 @@ static void help(void)
 	       "  -h, --help  this help\n");
 }
 
+/* REVIEW FIX: the directory is shared (/dev/shm is world-writable), so a
+ * file name is hostile input: printed raw it could carry terminal escape
+ * sequences to the operator's terminal, and bytes >= 0x80 made --json
+ * output invalid UTF-8.  Names are shown escaped like keys are (\xNN for
+ * control and non-ASCII bytes, '\' as "\\"); a real cache name
+ * ([A-Za-z0-9._-]) is unchanged.  out holds 4 * 255 + 1 bytes. */
+static const char *shown(const char *name, char *out, size_t len)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)name;
+	     *p && o + 5 <= len; p++) {
+		if (*p == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\\\");
+		else if (*p < 0x20 || *p >= 0x7f)
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", *p);
+		else
+			out[o++] = (char)*p;
+	}
+	out[o] = 0;
+	return out;
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -88,6 +110,8 @@ int cmd_list(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		shmc_t *c = NULL;
 		struct tool_snap s;
+		char esc[4 * 256 + 1];
+		const char *show = shown(names[i], esc, sizeof(esc));
 		int rc = shmc_open(names[i], 0, &c);
 		if (!rc) {
 			rc = tool_snap_take(c, &s);
@@ -96,7 +120,7 @@ int cmd_list(int argc, char **argv)
 		if (json) {
 			jw_obj(&w);
 			jw_key(&w, "name");
-			jw_str(&w, names[i]);
+			jw_str(&w, show);
 			if (!rc) {
 				jw_key(&w, "memory");
 				jw_u64(&w, s.st.memory);
@@ -116,11 +140,11 @@ int cmd_list(int argc, char **argv)
 				jw_null(&w);
 			jw_obj_end(&w);
 		} else if (rc) {
-			printf("%-24s %10s %10s %12s %9s  %s\n", names[i], "-", "-",
+			printf("%-24s %10s %10s %12s %9s  %s\n", show, "-", "-",
 			       "-", "-", shmc_strerror(rc));
 		} else {
 			char h1[32], h2[32];
-			printf("%-24s %10s %10s %12llu %9u  ok\n", names[i],
+			printf("%-24s %10s %10s %12llu %9u  ok\n", show,
 			       tool_human(s.st.memory, h1, 32),
 			       tool_human(s.st.used_bytes, h2, 32),
 			       (unsigned long long)s.st.items, s.st.processes);

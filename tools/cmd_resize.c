@@ -122,6 +122,10 @@ static int parse_target(const char *s, uint64_t cur, uint64_t *out)
 	}
 	if (!up && d >= cur)
 		return -EINVAL;
+	/* REVIEW FIX: cur + d wrapped past 2^64 ("+17179869183G"), turning a
+	 * grow into a shrink; refuse it like any other out-of-range size. */
+	if (up && d > UINT64_MAX - cur)
+		return -ERANGE;
 	*out = up ? cur + d : cur - d;
 	return 0;
 }

@@ -81,7 +81,23 @@ int cmd_set(int argc, char **argv)
 	size_t vlen = 0;
 	bool from_stdin = npos == 2 || strcmp(argv[optind + 2], "-") == 0;
 	if (from_stdin) {
-		rc = tool_read_all(STDIN_FILENO, &val, &vlen);
+		/* REVIEW FIX: bounded read; no value exceeds one segment
+		 * (SHMC_SEGMENT_MAX), so more than that is refused as
+		 * SHMC_EVALLEN below instead of filling memory. */
+		rc = tool_read_all(STDIN_FILENO, SHMC_SEGMENT_MAX, &val, &vlen);
+		if (rc == -EFBIG) {
+			shmc_t *c = NULL;
+			if (tool_open(name, &c))
+				return TOOL_EXIT_FAIL;
+			struct shmc_info info;
+			shmc_info(c, &info);
+			shmc_close(c);
+			tool_fail(SHMC_EVALLEN, "value of more than %u bytes on "
+			          "stdin (this cache holds at most %llu)",
+			          (unsigned)SHMC_SEGMENT_MAX,
+			          (unsigned long long)info.max_value);
+			return TOOL_EXIT_FAIL;
+		}
 		if (rc) {
 			tool_fail(rc, "reading the value from stdin");
 			return TOOL_EXIT_FAIL;

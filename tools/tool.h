@@ -71,8 +71,9 @@ void tool_write_escaped(FILE *f, const void *p, size_t n);
 /* 1 when p[0..n) is valid UTF-8 without NUL. */
 bool tool_utf8_ok(const void *p, size_t n);
 
-/* Reads all of fd into a new buffer (free()d by the caller). */
-int tool_read_all(int fd, uint8_t **buf, size_t *len);
+/* Reads all of fd into a new buffer (free()d by the caller); -EFBIG
+ * (nothing returned) when fd holds more than max bytes. */
+int tool_read_all(int fd, size_t max, uint8_t **buf, size_t *len);
 /* Writes all of buf to fd, retrying short writes and EINTR. */
 int tool_write_all(int fd, const void *buf, size_t len);
 

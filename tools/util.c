@@ -253,21 +253,31 @@ bool tool_utf8_ok(const void *p, size_t n)
 	return true;
 }
 
-int tool_read_all(int fd, uint8_t **buf, size_t *len)
+int tool_read_all(int fd, size_t max, uint8_t **buf, size_t *len)
 {
-	size_t cap = 65536, n = 0;
+	/* REVIEW FIX: bounded by max.  Unbounded, `set C K < /dev/zero` (or
+	 * any endless or huge stdin) grew the buffer until memory ran out
+	 * although no value can exceed a segment.  The buffer never grows
+	 * past max + 1 bytes: one byte more than max proves the input is
+	 * too long (-EFBIG), without reading the rest. */
+	size_t cap = max < 65536 ? max + 1 : 65536, n = 0;
 	uint8_t *b = malloc(cap);
 	if (!b)
 		return -ENOMEM;
 	for (;;) {
 		if (n == cap) {
-			uint8_t *nb = cap > SIZE_MAX / 2 ? NULL : realloc(b, cap * 2);
+			if (n > max) {
+				free(b);
+				return -EFBIG;
+			}
+			size_t nc = cap > max / 2 ? max + 1 : cap * 2;
+			uint8_t *nb = realloc(b, nc);
 			if (!nb) {
 				free(b);
 				return -ENOMEM;
 			}
 			b = nb;
-			cap *= 2;
+			cap = nc;
 		}
 		ssize_t r = read(fd, b + n, cap - n);
 		if (r < 0 && errno == EINTR)
@@ -280,6 +290,10 @@ int tool_read_all(int fd, uint8_t **buf, size_t *len)
 		if (r == 0)
 			break;
 		n += (size_t)r;
+	}
+	if (n > max) {
+		free(b);
+		return -EFBIG;
 	}
 	*buf = b;
 	*len = n;
