@@ -10,6 +10,7 @@
  * child dies the next process to open the cache finishes it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -308,6 +309,16 @@ int cmd_resize(int argc, char **argv)
 		}
 		setsid();
 		signal(SIGHUP, SIG_IGN);
+		/* Let go of the caller's terminal or pipe: `resize --no-wait |
+		 * cat` must not wait for the resize. */
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
 		rc = shmc_resize(c, to, try ? SHMC_RESIZE_TRY : 0, NULL, NULL);
 		shmc_close(c);
 		_exit(rc ? TOOL_EXIT_FAIL : TOOL_EXIT_OK);

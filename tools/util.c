@@ -82,7 +82,7 @@ int tool_parse_size(const char *s, uint64_t *out)
 	case 'm': case 'M': shift = 20; break;
 	case 'g': case 'G': shift = 30; break;
 	case 't': case 'T': shift = 40; break;
-	case '\0': break;
+	case 'b': case 'B': case '\0': break; /* bytes: "100B" is 100 */
 	default: return -EINVAL;
 	}
 	if (shift) {
