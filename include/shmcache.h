@@ -163,7 +163,11 @@ struct shmc_create_opts {
 	int numa;               /* enum shmc_numa */
 	int numa_node;          /* node for SHMC_NUMA_NODE */
 	struct shmc_autogrow autogrow; /* off by default */
-	uint64_t reserved[4];   /* zero */
+	uint32_t gid;           /* group of the file, set before the file is
+	                         * visible; 0 = the creator's (to give a cache
+	                         * to group 0, chown it afterwards) */
+	uint32_t reserved0;
+	uint64_t reserved[3];   /* zero */
 };
 
 /* Sets every option to its default; memory becomes 64 MiB. */
@@ -180,7 +184,8 @@ SHMC_API void shmc_create_opts_init(struct shmc_create_opts *opts);
  * default_ttl above SHMC_TTL_MAX, mode bits beyond 07777, numa or
  * numa_node, the autogrow policy); SHMC_EBUDGET memory too small for the
  * fixed parts plus a few segments, above max_memory, or max_memory above
- * 64 TiB; -ENAMETOOLONG the path; -EAGAIN no pthread key left;
+ * 64 TiB; -ENAMETOOLONG the path; -EAGAIN no pthread key left; -EPERM
+ * the group cannot be given (not a member of opts->gid);
  * -ENOSPC the file system cannot commit the budget's fixed part; -EACCES,
  * -ENOENT (SHMCACHE_DIR missing), -ENOMEM, other -errno from the system.
  * On error nothing is left behind.

@@ -194,7 +194,7 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 		return rc;
 	g.default_ttl = opts->default_ttl;
 	struct shmc__map m = {.fd = -1};
-	rc = shmc__seg_create(name, &g, opts->mode, opts->numa,
+	rc = shmc__seg_create(name, &g, opts->mode, opts->gid, opts->numa,
 	                      opts->numa_node, &m);
 	if (rc)
 		return rc;

@@ -42,7 +42,7 @@ static int sys_open(const char *p, int f, mode_t m) { return open(p, f, m); }
 #define SYS_DEFAULT                                                            \
 	{                                                                      \
 		.open = sys_open, .close = close, .fstat = fstat,              \
-		.fchmod = fchmod, .ftruncate = ftruncate,                      \
+		.fchmod = fchmod, .fchown = fchown, .ftruncate = ftruncate,    \
 		.fallocate = fallocate, .pread = pread, .mmap = mmap,          \
 		.munmap = munmap, .link = link, .unlink = unlink,              \
 	}
@@ -328,7 +328,7 @@ static void init_header(struct shmc__map *m, const char *name,
 }
 
 int shmc__seg_create(const char *name, const struct shmc__geom *g,
-                     uint32_t mode, int numa, int numa_node,
+                     uint32_t mode, uint32_t gid, int numa, int numa_node,
                      struct shmc__map *m)
 {
 	char tmp[sizeof(m->path) + 64];
@@ -347,8 +347,12 @@ int shmc__seg_create(const char *name, const struct shmc__geom *g,
 	                        mode & 07777);
 	if (fd < 0)
 		return -errno;
-	/* The umask must not narrow what the caller asked for. */
-	if (shmc__sys.fchmod(fd, mode & 07777) != 0 ||
+	/* The group before the mode (a chown by a non-root user clears the
+	 * set-id bits), both before the file is linked in: nobody but its
+	 * creator can open it under a group or mode it was not meant for.
+	 * The umask must not narrow what the caller asked for. */
+	if ((gid && shmc__sys.fchown(fd, (uid_t)-1, (gid_t)gid) != 0) ||
+	    shmc__sys.fchmod(fd, mode & 07777) != 0 ||
 	    shmc__sys.ftruncate(fd, (off_t)g->file_size) != 0) {
 		rc = -errno;
 		goto fail_fd;

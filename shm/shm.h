@@ -35,6 +35,7 @@ struct shmc__sys {
 	int (*close)(int fd);
 	int (*fstat)(int fd, struct stat *st);
 	int (*fchmod)(int fd, mode_t mode);
+	int (*fchown)(int fd, uid_t uid, gid_t gid);
 	int (*ftruncate)(int fd, off_t len);
 	int (*fallocate)(int fd, int mode, off_t off, off_t len);
 	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
@@ -72,7 +73,7 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
                    uint32_t max_readers, uint64_t index_buckets,
                    struct shmc__geom *g);
 int shmc__seg_create(const char *name, const struct shmc__geom *g,
-                     uint32_t mode, int numa, int numa_node,
+                     uint32_t mode, uint32_t gid, int numa, int numa_node,
                      struct shmc__map *m);
 int shmc__seg_open(const char *name, unsigned flags, struct shmc__map *m);
 void shmc__seg_close(struct shmc__map *m);

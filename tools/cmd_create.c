@@ -2,9 +2,9 @@
  * cmd_create.c - `shmcache create NAME --memory SIZE [options]`.
  *
  * Every option is parsed and checked before shmc_create() is called, so a
- * bad argument leaves nothing behind.  --group is applied after the cache
- * exists (chown of its file); if that fails the new cache is destroyed
- * again, so the command either fully succeeds or changes nothing.
+ * bad argument leaves nothing behind.  --group is handed to the library,
+ * which gives the file its group (and then its mode) before linking it
+ * into place, so no one outside that group can open it at any moment.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -180,6 +180,14 @@ int cmd_create(int argc, char **argv)
 		tool_msg("--memory SIZE is required");
 		return tool_usage_error();
 	}
+	/* The library sets the group before the file is visible. */
+	if (have_group && gid == 0) {
+		tool_msg("--group: group 0 cannot be given at create; chown "
+		         "the file afterwards");
+		return tool_usage_error();
+	}
+	if (have_group)
+		o.gid = (uint32_t)gid;
 	shmc_t *c = NULL;
 	rc = shmc_create(name, &o, &c);
 	if (rc == SHMC_EBUDGET) {
@@ -191,21 +199,10 @@ int cmd_create(int argc, char **argv)
 	}
 	if (rc) {
 		tool_fail(rc, "create %s%s", name,
-		          rc == -EEXIST ? ": cache already exists" : "");
+		          rc == -EEXIST ? ": cache already exists"
+		          : rc == -EPERM && have_group ? ": cannot give it that group"
+		                                       : "");
 		return TOOL_EXIT_FAIL;
-	}
-	if (have_group) {
-		struct shmc_info info;
-		rc = shmc_info(c, &info);
-		if (!rc && chown(info.path, (uid_t)-1, gid) != 0)
-			rc = -errno;
-		if (rc) {
-			tool_fail(rc, "create %s: setting group %u", name,
-			          (unsigned)gid);
-			shmc_close(c);
-			shmc_destroy(name);
-			return TOOL_EXIT_FAIL;
-		}
 	}
 	shmc_close(c);
 	return TOOL_EXIT_OK;

@@ -606,6 +606,46 @@ static void test_inject_first_commit(void **state)
 	shmc_destroy("first");
 }
 
+/* The group and the mode are the file's before it has its name: a spy on
+ * link() looks at the temporary file at the moment it is linked in. */
+static gid_t link_gid;
+static mode_t link_mode;
+
+static int link_spy(const char *from, const char *to)
+{
+	struct stat st;
+	if (stat(from, &st) == 0) {
+		link_gid = st.st_gid;
+		link_mode = st.st_mode & 07777;
+	}
+	return link(from, to);
+}
+
+static void test_group_before_link(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		printf("skipped: giving a file another group needs root here\n");
+		return;
+	}
+	th_private_dir();
+	shmc_destroy("grp");
+	struct shmc_create_opts o;
+	shmc_create_opts_init(&o);
+	o.memory = 32ull << 20;
+	o.mode = 0660;
+	o.gid = 1;
+	shmc__sys.link = link_spy;
+	shmc_t *c = NULL;
+	int rc = shmc_create("grp", &o, &c);
+	shmc__sys_reset();
+	assert_int_equal(rc, 0);
+	assert_int_equal(link_gid, 1);
+	assert_int_equal(link_mode, 0660);
+	shmc_close(c);
+	assert_int_equal(shmc_destroy("grp"), 0);
+}
+
 int main(void)
 {
 	th_private_dir();
@@ -623,6 +663,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_inject_open, teardown),
 	    cmocka_unit_test_teardown(test_inject_commit, teardown),
 	    cmocka_unit_test_teardown(test_inject_first_commit, teardown),
+	    cmocka_unit_test_teardown(test_group_before_link, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
