@@ -2,8 +2,8 @@
  * cmd_del.c - `shmcache del NAME KEY`: removes KEY; exit 1 if it was not
  * there (so scripts can tell), with a message.
  */
-#include <getopt.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -16,21 +16,9 @@ static void help(void)
 
 int cmd_del(int argc, char **argv)
 {
-	static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
-	                                   {NULL, 0, NULL, 0}};
-	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (ch == 'h') {
-			help();
-			return TOOL_EXIT_OK;
-		}
-		return tool_usage_error();
-	}
-	if (argc - optind != 2) {
-		tool_msg(argc - optind < 2 ? "missing NAME or KEY"
-		                           : "too many arguments");
-		return tool_usage_error();
-	}
+	int rc = tool_plain_args(argc, argv, help, 2, "missing NAME or KEY");
+	if (rc >= 0)
+		return rc;
 	const char *name = argv[optind], *key = argv[optind + 1];
 	size_t klen = strlen(key);
 	if (klen == 0 || klen > SHMC_KEY_MAX) {

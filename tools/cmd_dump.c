@@ -24,7 +24,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -98,21 +97,9 @@ static uint32_t rec_ttl(uint32_t ttl, uint64_t created)
 
 int cmd_dump(int argc, char **argv)
 {
-	static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
-	                                   {NULL, 0, NULL, 0}};
-	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (ch == 'h') {
-			help();
-			return TOOL_EXIT_OK;
-		}
-		return tool_usage_error();
-	}
-	if (argc - optind != 2) {
-		tool_msg(argc - optind < 2 ? "missing NAME or FILE"
-		                           : "too many arguments");
-		return tool_usage_error();
-	}
+	int rc = tool_plain_args(argc, argv, help, 2, "missing NAME or FILE");
+	if (rc >= 0)
+		return rc;
 	const char *name = argv[optind], *file = argv[optind + 1];
 	shmc_t *c = NULL;
 	if ((rc = tool_open(name, &c)))

@@ -41,6 +41,12 @@ __attribute__((format(printf, 2, 3))) void tool_fail(int rc, const char *fmt,
 __attribute__((format(printf, 1, 2))) void tool_msg(const char *fmt, ...);
 /* Prints the "try --help" hint after a usage error and returns 2. */
 int tool_usage_error(void);
+/* For a subcommand that takes only --help and exactly n arguments:
+ * returns -1 to go on (they start at argv[optind]), or the exit status to
+ * return now (help shown, or a usage error saying `missing` when there
+ * are too few). */
+int tool_plain_args(int argc, char **argv, void (*help)(void), int n,
+                    const char *missing);
 
 /*
  * Parses a size: decimal digits with an optional binary suffix K, M, G, T

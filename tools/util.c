@@ -7,6 +7,7 @@
  * whitespace, and overflow is an error (-ERANGE), never a silent wrap.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -358,3 +359,24 @@ void tool_catch_stop(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 }
+
+int tool_plain_args(int argc, char **argv, void (*help)(void), int n,
+                    const char *missing)
+{
+	static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
+	                                   {NULL, 0, NULL, 0}};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (ch == 'h') {
+			help();
+			return TOOL_EXIT_OK;
+		}
+		return tool_usage_error();
+	}
+	if (argc - optind != n) {
+		tool_msg(argc - optind < n ? missing : "too many arguments");
+		return tool_usage_error();
+	}
+	return -1;
+}
+
