@@ -288,14 +288,6 @@ bool shmc__seg_has_data(struct shmc__map *m, uint64_t off, uint64_t len)
 	return d >= 0 && (uint64_t)d < off + len;
 }
 
-uint64_t shmc__seg_allocated(struct shmc__map *m)
-{
-	struct stat st;
-	if (shmc__sys.fstat(m->fd, &st) != 0)
-		return 0;
-	return (uint64_t)st.st_blocks * 512u;
-}
-
 static void init_header(struct shmc__map *m, const char *name,
                         const struct shmc__geom *g)
 {

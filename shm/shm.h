@@ -79,7 +79,6 @@ int shmc__seg_open(const char *name, unsigned flags, struct shmc__map *m);
 void shmc__seg_close(struct shmc__map *m);
 int shmc__seg_commit(struct shmc__map *m, uint64_t off, uint64_t len);
 int shmc__seg_punch(struct shmc__map *m, uint64_t off, uint64_t len);
-uint64_t shmc__seg_allocated(struct shmc__map *m);
 /* Maps committed memory into this process ahead of use (a hint). */
 void shmc__seg_prefault(struct shmc__map *m, uint64_t off, uint64_t len);
 /* Whether any byte of [off, off+len) is allocated in the file. */
