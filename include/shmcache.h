@@ -413,15 +413,21 @@ struct shmc_stats {
 	uint64_t resizes;        /* resizes done, manual and automatic */
 	/* gauges */
 	uint64_t items;          /* items in the index (approximate) */
-	uint64_t used_bytes;     /* bytes of segments holding data */
+	uint64_t used_bytes;     /* bytes of segments holding data (small,
+	                          * main, open, parked) */
 	uint64_t committed_bytes;/* bytes committed in the file */
 	uint64_t memory;         /* the budget */
 	uint64_t max_memory;     /* the reservation */
 	uint64_t index_buckets, index_entries_used;
+	/* Committed segments by state; total is their sum. */
 	uint32_t segments_total, segments_free, segments_small, segments_main;
 	uint32_t readers;        /* reader slots in use */
 	uint32_t processes;      /* distinct attached processes */
-	uint64_t reserved[8];
+	uint32_t segments_open;    /* being written (writers, copy-forward) */
+	uint32_t segments_parked;  /* partly written, their writer gone */
+	uint32_t segments_retired; /* evicted, waiting for readers to leave */
+	uint32_t pad_;
+	uint64_t reserved[6];
 };
 
 /* Errors: -EINVAL c or st NULL. */

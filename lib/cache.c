@@ -64,9 +64,9 @@ static void thr_release(struct shmc *c, struct shmc__thr *t)
 {
 	if (t->items_local)
 		uatomic_add(&c->map.hdr->items_approx, (int64_t)t->items_local);
-	if (shmc__load(&t->s->open_seg, __ATOMIC_RELAXED)) {
-		shmc__log_lock(c);
-		shmc__log_seal_open(c, t->slot);
+	if (shmc__load(&t->s->open_seg, __ATOMIC_RELAXED) &&
+	    shmc__log_lock(c) == 0) {
+		shmc__log_close_own(c, t);
 		shmc__log_unlock(c);
 	}
 	shmc__slot_release(&c->map, t->slot);
@@ -104,6 +104,15 @@ struct shmc__thr *shmc__thr_slow(struct shmc *c, int *err)
 		}
 		t->c = c;
 		t->s = shmc__slot_at(&c->map, t->slot);
+		/* A previous owner that died with an open segment (and whose
+		 * reclaim found log_lock busy) left it named here: never go
+		 * on in it, detach it (log.c) before the first append. */
+		if (shmc__load(&t->s->open_seg, __ATOMIC_RELAXED) &&
+		    shmc__log_lock(c) == 0) {
+			shmc__log_seal_open(c, t->slot);
+			shmc__log_unlock(c);
+		}
+		shmc__store(&t->s->open_seg, 0, __ATOMIC_RELAXED);
 		/* A previous owner that died loading left lease_seq odd: end
 		 * that lease for anyone still waiting on it. */
 		if (t->s->lease_seq & 1u) {
@@ -133,6 +142,8 @@ static int handle_new(struct shmc__map *m, shmc_t **out)
 	struct shmc__hdr *h = m->hdr;
 	c->index = m->base + h->index_off;
 	c->ghost = (uint32_t *)(m->base + h->ghost_off);
+	c->dir = (uint64_t *)(m->base +
+	                      shmc__dir_off(h->ghost_off, h->index_max_buckets));
 	c->data = m->base + h->data_off;
 	c->index_max_mask = h->index_max_buckets - 1;
 	c->pool_max = (uint32_t)(h->index_max_buckets / 8);
@@ -263,9 +274,10 @@ int shmc_close(shmc_t *c)
 			/* Another live thread owns this slot's mutex; only it
 			 * can unlock it.  Give back its segment now; the slot
 			 * is reclaimed when that thread exits. */
-			shmc__log_lock(c);
-			shmc__log_seal_open(c, t->slot);
-			shmc__log_unlock(c);
+			if (shmc__log_lock(c) == 0) {
+				shmc__log_seal_open(c, t->slot);
+				shmc__log_unlock(c);
+			}
 			cds_list_del(&t->node);
 			free(t);
 			others = true;
@@ -809,18 +821,24 @@ int shmc_stats(shmc_t *c, struct shmc_stats *st)
 	struct shmc__hdr *h = c->map.hdr;
 	st->memory = shmc__load(&h->memory, __ATOMIC_RELAXED);
 	st->max_memory = h->max_memory;
-	st->committed_bytes = shmc__load(&h->committed, __ATOMIC_RELAXED);
+	st->committed_bytes = shmc__committed(c);
 	st->index_buckets = shmc__geom_buckets(
 	    shmc__load(&h->index_geom, __ATOMIC_RELAXED));
 	st->index_entries_used = st->items;
-	st->segments_total = shmc__load(&h->nseg_committed, __ATOMIC_RELAXED);
-	st->segments_free = shmc__load(&h->free_count, __ATOMIC_RELAXED) +
-	                    shmc__load(&h->retire_count, __ATOMIC_RELAXED);
-	st->segments_small = shmc__load(&h->small_count, __ATOMIC_RELAXED);
-	st->segments_main = shmc__load(&h->main_count, __ATOMIC_RELAXED);
-	uint32_t busy = st->segments_total > st->segments_free
-	                    ? st->segments_total - st->segments_free
-	                    : 0;
+	/* Every committed segment in exactly one of these, so they sum. */
+	uint32_t n[SHMC__CENSUS];
+	shmc__log_census(c, n);
+	st->segments_free = n[SHMC__SEG_FREE];
+	st->segments_small = n[SHMC__SEG_SMALL];
+	st->segments_main = n[SHMC__SEG_MAIN];
+	st->segments_open = n[SHMC__SEG_OPEN] + n[SHMC__CENSUS_CF];
+	st->segments_parked = n[SHMC__CENSUS_PARKED] + n[SHMC__CENSUS_BAD];
+	st->segments_retired = n[SHMC__SEG_RETIRED];
+	st->segments_total = st->segments_free + st->segments_small +
+	                     st->segments_main + st->segments_open +
+	                     st->segments_parked + st->segments_retired;
+	uint32_t busy = st->segments_small + st->segments_main +
+	                st->segments_open + st->segments_parked;
 	st->used_bytes = (uint64_t)busy * c->seg_size;
 	return 0;
 }

@@ -39,26 +39,18 @@ __attribute__((format(printf, 2, 3))) static void bad(struct ck *k,
 
 static const char *state_name(uint32_t s)
 {
-	static const char *n[] = {"unused",  "free",         "open",
-	                          "small",   "main",         "retired",
-	                          "copy-forward", "parked"};
+	static const char *n[] = {"unused", "free", "open",
+	                          "small",  "main", "retired"};
 	return s < sizeof(n) / sizeof(n[0]) ? n[s] : "invalid";
 }
 
-/* Items of segment id, parsed up to write_off. */
-static void check_segment(struct ck *k, uint32_t id)
+/* Items of committed segment id, parsed up to write_off. */
+static void check_segment(struct ck *k, uint32_t id, uint32_t st)
 {
 	struct shmc *c = k->c;
 	struct shmc__seghdr *sh = shmc__seg(c, id);
-	uint32_t st = shmc__load(&sh->state, __ATOMIC_ACQUIRE);
-	if (st == SHMC__SEG_UNUSED)
-		return;
 	if (sh->magic != SHMC__SEG_MAGIC) {
 		bad(k, "segment %u: bad magic %#x", id, sh->magic);
-		return;
-	}
-	if (st > SHMC__SEG_PARKED) {
-		bad(k, "segment %u: invalid state %u", id, st);
 		return;
 	}
 	if (st == SHMC__SEG_FREE)
@@ -89,6 +81,8 @@ static void check_segment(struct ck *k, uint32_t id)
 	}
 }
 
+/* Walks one list: every member committed, in the list's state, on no
+ * other list; as many as its count says. */
 static void check_list(struct ck *k, const char *name, uint32_t head,
                        uint32_t count, uint32_t state, uint8_t mark)
 {
@@ -98,9 +92,16 @@ static void check_list(struct ck *k, const char *name, uint32_t head,
 		uint32_t id = link - 1;
 		if (id >= k->nseg) {
 			bad(k, "%s list: link to segment %u beyond the %u "
-			       "committed",
+			       "that may be committed",
 			    name, id, k->nseg);
 			return;
+		}
+		uint64_t w = c->dir[id];
+		if (SHMC__DIR_STATE(w) != state ||
+		    (state == SHMC__SEG_OPEN && SHMC__DIR_OWNER(w))) {
+			bad(k, "%s list: segment %u is %s", name, id,
+			    state_name(SHMC__DIR_STATE(w)));
+			return; /* never follow links out of unused memory */
 		}
 		if (k->seen[id]) {
 			bad(k, "%s list: segment %u already on another list "
@@ -109,91 +110,113 @@ static void check_list(struct ck *k, const char *name, uint32_t head,
 			return;
 		}
 		k->seen[id] = mark;
-		struct shmc__seghdr *sh = shmc__seg(c, id);
-		if (sh->state != state)
-			bad(k, "%s list: segment %u is in state %s", name, id,
-			    state_name(sh->state));
 		n++;
-		link = sh->next;
+		link = shmc__seg(c, id)->next;
 	}
 	if (n != count)
 		bad(k, "%s list: %u segments linked, header says %u", name, n,
 		    count);
 }
 
+/*
+ * The log, from its one truth, the directory: each word well formed; the
+ * lists agree with it; every OPEN segment with an owner is that owner's
+ * (a writer slot's or the copy-forward segment); seg_used counts the
+ * committed ones; committed bytes are within the budget; and no UNUSED
+ * segment still holds blocks of the file (the one question asked of the
+ * file system: SEEK_DATA answers it right on every file system).
+ */
 static void check_log(struct ck *k)
 {
 	struct shmc *c = k->c;
 	struct shmc__hdr *h = c->map.hdr;
-	shmc__log_lock(c);
-	k->nseg = h->nseg_committed;
+	if (shmc__log_lock(c) != 0) {
+		bad(k, "log_lock: cannot be taken");
+		return;
+	}
+	k->nseg = h->nseg_hw;
 	if (k->nseg > c->nseg_max) {
-		bad(k, "header: %u segments committed, reservation holds %u",
+		bad(k, "header: high-water mark %u segments, reservation "
+		       "holds %u",
 		    k->nseg, c->nseg_max);
 		k->nseg = c->nseg_max;
 	}
-	uint32_t holes = 0;
-	uint8_t *hole = calloc(k->nseg + 1, 1);
-	for (uint32_t id = 0; hole && id < k->nseg; id++)
-		holes += hole[id] = shmc__seg_is_hole(c, id);
-	if (holes != h->holes)
-		bad(k, "header: %u holes counted, %u found", h->holes, holes);
-	uint64_t expect = shmc__fixed_committed(c) +
-	                  (uint64_t)(k->nseg - holes) * c->seg_size;
-	if (h->committed != expect)
-		bad(k, "header: committed %llu bytes, the parts account for "
-		       "%llu",
-		    (unsigned long long)h->committed,
-		    (unsigned long long)expect);
-	/* Over the budget only while a shrink is still at work. */
-	if (h->committed > shmc__load(&h->memory, __ATOMIC_ACQUIRE) &&
-	    h->resize_phase != 2)
-		bad(k, "header: committed %llu bytes over the budget %llu",
-		    (unsigned long long)h->committed,
-		    (unsigned long long)h->memory);
 	k->seen = calloc(k->nseg + 1, 1);
-	if (!k->seen || !hole) {
+	if (!k->seen) {
 		shmc__log_unlock(c);
-		free(hole);
 		bad(k, "out of memory for the segment walk");
 		return;
 	}
-	/* Holes are never read: that would allocate them. */
-	for (uint32_t id = 0; id < k->nseg; id++)
-		k->seen[id] = hole[id] ? 5 : 0;
-	free(hole);
+	uint64_t used = 0;
+	for (uint32_t id = 0; id < k->nseg; id++) {
+		uint64_t w = c->dir[id];
+		uint32_t st = SHMC__DIR_STATE(w);
+		if (st >= SHMC__SEG_NSTATES ||
+		    (st != SHMC__SEG_OPEN && (w >> 8))) {
+			bad(k, "segment %u: directory word %#llx is not one "
+			       "the cache writes",
+			    id, (unsigned long long)w);
+			k->seen[id] = 9;
+			continue;
+		}
+		if (st == SHMC__SEG_UNUSED) {
+			k->seen[id] = 5; /* never read: it has no memory */
+			continue;
+		}
+		used++;
+	}
+	if (used != h->seg_used)
+		bad(k, "header: %llu segments counted in use, the directory "
+		       "has %llu",
+		    (unsigned long long)h->seg_used, (unsigned long long)used);
+	/* Over the budget only while a shrink is still at work. */
+	uint64_t committed = shmc__committed(c);
+	if (committed > shmc__load(&h->memory, __ATOMIC_ACQUIRE) &&
+	    h->resize_phase != 2)
+		bad(k, "header: committed %llu bytes over the budget %llu",
+		    (unsigned long long)committed,
+		    (unsigned long long)h->memory);
 	check_list(k, "free", h->free_head, h->free_count, SHMC__SEG_FREE, 1);
 	check_list(k, "small", h->small_head, h->small_count, SHMC__SEG_SMALL,
 	           2);
 	check_list(k, "main", h->main_head, h->main_count, SHMC__SEG_MAIN, 3);
 	check_list(k, "retire", h->retire_head, h->retire_count,
 	           SHMC__SEG_RETIRED, 4);
-	check_list(k, "park", h->park_head, h->park_count, SHMC__SEG_PARKED,
-	           6);
+	check_list(k, "park", h->park_head, h->park_count, SHMC__SEG_OPEN, 6);
 	for (uint32_t id = 0; id < k->nseg; id++) {
-		struct shmc__seghdr *sh = shmc__seg(c, id);
-		if (k->seen[id] == 5)
+		uint64_t w = c->dir[id];
+		uint32_t st = SHMC__DIR_STATE(w), o = SHMC__DIR_OWNER(w);
+		if (k->seen[id] == 5) {
+			if (shmc__seg_is_hole(c, id))
+				continue;
+			bad(k, "segment %u: unused but holds memory", id);
 			continue;
-		check_segment(k, id);
+		}
+		if (k->seen[id] == 9)
+			continue;
+		check_segment(k, id, st);
 		if (k->seen[id])
 			continue;
-		uint32_t st = sh->state, o = sh->owner;
-		if (st == SHMC__SEG_CF && h->cf_seg == id + 1)
+		if (st == SHMC__SEG_OPEN && o == SHMC__OWNER_CF &&
+		    h->cf_seg == id + 1)
 			continue;
+		/* Its writer's, or a dead writer's whose slot still names it
+		 * (the slot's next owner, or a reclaim when memory runs
+		 * short, detaches it). */
 		if (st == SHMC__SEG_OPEN && o && o <= c->max_readers &&
 		    shmc__slot_at(&c->map, o - 1)->open_seg == id + 1)
 			continue;
-		bad(k, "segment %u: state %s but on no list and not owned", id,
-		    state_name(st));
+		bad(k, "segment %u: %s but on no list and not %s", id,
+		    state_name(st), o ? "its owner's" : "owned");
 	}
 	shmc__log_unlock(c);
 }
 
-static bool usable_state(uint32_t st)
+static bool usable_state(uint64_t w)
 {
+	uint32_t st = SHMC__DIR_STATE(w);
 	return st == SHMC__SEG_OPEN || st == SHMC__SEG_SMALL ||
-	       st == SHMC__SEG_MAIN || st == SHMC__SEG_CF ||
-	       st == SHMC__SEG_PARKED;
+	       st == SHMC__SEG_MAIN;
 }
 
 /* Entry i of bucket bk, which is in the chain of head bucket b. */
@@ -216,10 +239,10 @@ static void check_entry(struct ck *k, struct shmc__bucket *bk, uint64_t b,
 	} else {
 		struct shmc__seghdr *sh = shmc__seg(c, id);
 		uint64_t h = shmc__hash(it->data, it->klen);
-		if (id >= shmc__load(&c->map.hdr->nseg_committed,
-		                       __ATOMIC_RELAXED))
+		if (id >= shmc__load(&c->map.hdr->nseg_hw, __ATOMIC_RELAXED))
 			why = "points into an uncommitted segment";
-		else if (!usable_state(shmc__load(&sh->state, __ATOMIC_ACQUIRE)))
+		else if (!usable_state(shmc__load(&c->dir[id],
+		                                  __ATOMIC_ACQUIRE)))
 			why = "points into a segment that is not in use";
 		else if (((loc << 3) & (c->seg_size - 1)) +
 		             shmc__item_size(it->klen, shmc__vlen(it)) >

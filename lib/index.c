@@ -488,15 +488,15 @@ static int ix_commit(struct shmc *c, struct shmc__thr *t, uint64_t need)
 	if (need <= h->index_committed)
 		return 0;
 	uint64_t delta = need - h->index_committed;
-	shmc__log_lock(c);
-	int rc = shmc__log_make_room(c, t, delta);
+	int rc = shmc__log_lock_room(c, t, delta);
+	if (rc)
+		return rc;
+	/* fallocate, then count it (both under log_lock): a kill between
+	 * leaves uncounted pages that the repair punches (log.c). */
+	rc = shmc__seg_commit(&c->map, h->index_off + h->index_committed,
+	                      delta);
 	if (!rc)
-		rc = shmc__seg_commit(&c->map, h->index_off + h->index_committed,
-		                      delta);
-	if (!rc) {
-		h->index_committed = need;
-		h->committed += delta;
-	}
+		shmc__store(&h->index_committed, need, __ATOMIC_RELAXED);
 	shmc__log_unlock(c);
 	return rc;
 }
@@ -513,15 +513,14 @@ static int pool_grow(struct shmc *c, struct shmc__thr *t)
 		return SHMC_EBUDGET;
 	uint64_t top = h->index_off + (c->index_max_mask + 1) * SHMC__BUCKET_SIZE;
 	uint64_t off = top - (uint64_t)(have + per) * SHMC__BUCKET_SIZE;
-	shmc__log_lock(c);
 	uint64_t bytes = (uint64_t)per * SHMC__BUCKET_SIZE;
-	int rc = shmc__log_make_room(c, t, bytes);
+	int rc = shmc__log_lock_room(c, t, bytes);
+	if (rc)
+		return rc;
+	/* Counted after the fallocate, as in ix_commit. */
+	rc = shmc__seg_commit(&c->map, off, bytes);
 	if (!rc)
-		rc = shmc__seg_commit(&c->map, off, bytes);
-	if (!rc) {
-		h->committed += bytes;
-		h->pool_committed = have + per;
-	}
+		shmc__store(&h->pool_committed, have + per, __ATOMIC_RELAXED);
 	shmc__log_unlock(c);
 	if (rc)
 		return rc;
@@ -752,14 +751,13 @@ static void ix_trim(struct shmc *c, uint64_t g)
 	struct shmc__hdr *h = c->map.hdr;
 	uint64_t keep = shmc__geom_buckets(g) * SHMC__BUCKET_SIZE;
 	keep = (keep + IX_CHUNK - 1) & ~(uint64_t)(IX_CHUNK - 1);
-	if (keep >= h->index_committed)
+	if (keep >= h->index_committed || shmc__log_lock(c) != 0)
 		return;
-	if (shmc__seg_punch(&c->map, h->index_off + keep,
-	                    h->index_committed - keep) != 0)
-		return;
-	shmc__log_lock(c);
-	h->committed -= h->index_committed - keep;
-	h->index_committed = keep;
+	/* Uncounted first, then punched (both under log_lock): a kill
+	 * between leaves pages that the repair punches (log.c). */
+	uint64_t was = h->index_committed;
+	shmc__store(&h->index_committed, keep, __ATOMIC_RELAXED);
+	shmc__seg_punch(&c->map, h->index_off + keep, was - keep);
 	shmc__log_unlock(c);
 }
 

@@ -169,6 +169,7 @@ struct shmc {
 	/* Derived from the validated immutable header at open. */
 	uint8_t *index;
 	uint32_t *ghost;
+	uint64_t *dir;      /* segment directory (layout.h) */
 	uint8_t *data;
 	uint64_t index_max_mask;
 	uint32_t pool_max;  /* overflow buckets the region may hold */
@@ -322,16 +323,39 @@ static inline struct shmc__item *shmc__item_at(struct shmc *c, uint64_t loc)
 uint64_t shmc__hash(const void *key, size_t klen);
 
 /* Bytes committed outside the data segments: header, slots, index in use,
- * ghost table. */
+ * overflow pool, ghost table, directory up to nseg_hw. */
 static inline uint64_t shmc__fixed_committed(struct shmc *c)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint64_t ghost =
 	    ((uint64_t)(h->ghost_mask & (c->index_max_mask * 4 + 3)) + 1) * 4;
 	ghost = (ghost + SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1);
-	return h->index_off + h->index_committed +
-	       (uint64_t)h->pool_committed * SHMC__BUCKET_SIZE + ghost;
+	uint32_t hw = shmc__load(&h->nseg_hw, __ATOMIC_RELAXED);
+	return h->index_off +
+	       shmc__load(&h->index_committed, __ATOMIC_RELAXED) +
+	       (uint64_t)shmc__load(&h->pool_committed, __ATOMIC_RELAXED) *
+	           SHMC__BUCKET_SIZE +
+	       ghost + shmc__dir_bytes(hw < c->nseg_max ? hw : c->nseg_max);
 }
+
+/* Bytes committed in the file, derived (layout.h): exact under log_lock,
+ * a gauge without it. */
+static inline uint64_t shmc__committed(struct shmc *c)
+{
+	uint64_t used = shmc__load(&c->map.hdr->seg_used, __ATOMIC_RELAXED);
+	if (used > c->nseg_max)
+		used = c->nseg_max;
+	return shmc__fixed_committed(c) + (used << c->seg_shift);
+}
+
+/* shmc__log_census: segments by state, from the directory. */
+enum {
+	SHMC__CENSUS_PARKED = SHMC__SEG_NSTATES, /* OPEN, no owner */
+	SHMC__CENSUS_CF,                          /* OPEN, copy-forward */
+	SHMC__CENSUS_BAD,                         /* a word we never write */
+	SHMC__CENSUS
+};
+
 uint32_t shmc__now(struct shmc *c);
 
 static inline bool shmc__expired(const struct shmc__item *it, uint32_t now)
@@ -370,10 +394,15 @@ void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
 int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
                      uint64_t *off);
 void shmc__log_seal_open(struct shmc *c, uint32_t slot);
+void shmc__log_close_own(struct shmc *c, struct shmc__thr *t);
 int shmc__log_lock(struct shmc *c);
 bool shmc__log_trylock(struct shmc *c);
 void shmc__log_unlock(struct shmc *c);
-int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes);
+/* Takes log_lock with room in the budget for `bytes` more (segments given
+ * back as needed, grace periods waited for with the lock released).  0
+ * with the lock held, or an error without it. */
+int shmc__log_lock_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes);
+void shmc__log_census(struct shmc *c, uint32_t n[SHMC__CENSUS]);
 int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max);
 int shmc__log_grow_step(struct shmc *c, unsigned max);
 void shmc__log_trim_free(struct shmc *c, uint64_t target);

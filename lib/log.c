@@ -20,42 +20,96 @@
  *     CLOCK hand, the rest dropped.
  *   - A set whose key is in the ghost table (evicted from small recently)
  *     is written with frequency 1, so it goes to main at its first
- *     eviction.  The paper inserts such keys straight into main; doing it
- *     through the frequency bit keeps one open segment per writer instead
- *     of two, and the item still skips the small queue's filter.
+ *     eviction.
  *   - Expired items are never copied forward; a segment at a queue's head
  *     whose newest expiry has passed is dropped whole.
- * A one-pass scan fills the small queue with frequency-0 items that leave
- * it without touching main, which is why the hot set survives scans and
- * surges of new keys.
+ *
+ * THE STATE MACHINE
+ * Each segment's state is one word in the segment directory (layout.h),
+ * outside the segment, so it can be read without touching the segment's
+ * memory and without asking the file system where its holes are.  That
+ * word is the only truth; the lists in the header (free, small, main,
+ * retire, park), seg_used and unused_hint are caches of it that
+ * log_repair() rebuilds.  Every transition is made by dir_set() under
+ * log_lock.
+ *
+ *            commit_one                 take (refill)
+ *   UNUSED -------------> FREE -------------------------> OPEN(w)
+ *     ^                    | ^                           writer w = slot +
+ *     |    punch_one       | |  settle: empty            generation
+ *     +--------------------+ +---------------------+        |
+ *                                                  |        | close_own (w)
+ *                 adopt (refill, when safe)        |        | detach (any)
+ *   OPEN(w) <------------------------------------ OPEN(-) <-+
+ *                                                  |  parked: no owner,
+ *                         settle: > half full      |  retire_epoch
+ *   SMALL <----------------------------------------+
+ *     |  evict_one: hot items copied forward into OPEN(cf), which seals
+ *     v  into MAIN when full; MAIN's head is evicted the same way
+ *   RETIRED --(grace period over: reclaim_retired)--> FREE
+ *
+ * Who makes each transition (all under log_lock):
+ *   commit_one, punch_one  a writer in need, a resize, index growth
+ *   take, close_own        the writer itself (refill, thread exit)
+ *   detach                 anyone, for a segment whose writer is dead,
+ *                          gone, or has its segment revoked
+ *   adopt, settle          whoever needs a segment, once the parked
+ *                          segment's grace period is over
+ *   evict_one, reclaim     whoever needs a segment or memory
+ *
+ * OWNERSHIP: ONE MECHANISM
+ * An OPEN segment's word names its writer: slot + 1 and the slot's
+ * generation.  The writer is still there iff that slot is in use, at that
+ * generation, and its open_seg names the segment (owner_holds()).  Any
+ * OPEN segment whose writer is not there - the thread exited, its process
+ * died, its slot was reclaimed and claimed again, a repair found it, or
+ * memory ran short and it was revoked - goes through the same one step,
+ * detach(): the slot's open_seg is cleared, a fresh epoch is stamped in
+ * the segment, and the word loses its owner (parked).  Parked segments are
+ * touched again only once that epoch is safe: every append that might
+ * still have been in flight (every write runs in a read section) is then
+ * complete.  Then the segment is adopted by a writer that needs room, or
+ * settled (freed if empty, sealed if more than half full).  No path waits
+ * for a grace period while holding log_lock: get_segment() returns WAIT
+ * with the epoch, and its caller waits with the lock released.
+ *
+ * COMMITTED MEMORY
+ * committed = fixed parts + seg_used segments (shmc__committed), where
+ * seg_used counts directory words that are not UNUSED and is changed only
+ * by dir_set.  A commit fallocates first and then sets FREE; a punch sets
+ * UNUSED first and then punches.  So a kill at any instruction leaves at
+ * worst an UNUSED segment that still has blocks, and the repair that the
+ * kill triggers (log_lock is robust: EOWNERDEAD) punches every UNUSED
+ * segment and every uncounted page of the index, pool and directory.
+ * Nothing is committed or punched outside log_lock.
  *
  * REUSE
  * An evicted segment first leaves the index (every entry pointing into it
  * is removed or moved under its bucket lock), then is retired with a fresh
  * epoch, and becomes free only once every reader slot is at 0 or at a newer
- * epoch (shm/epoch.c).  Readers never wait; the evicting writer waits at
- * most SHMC__GRACE_TIMEOUT_NS for a reader that is alive and inside.
+ * epoch (shm/epoch.c).  Readers never wait.
  *
- * CRASH SAFETY
- * The state word in each segment header is the truth; the lists in the
- * header are derived from it.  If a process dies holding log_lock, the
- * next locker gets EOWNERDEAD and rebuilds every list from the states
- * (log_repair), ordering the queues by each segment's seal sequence.  A
- * segment evicted half-way is still in its queue and is evicted again:
- * eviction is idempotent because it only touches entries that point into
- * the victim.
+ * OVER BUDGET
+ * When committed exceeds the budget (a shrink lowered it, and its resizer
+ * was cancelled or killed), every writer that needs a segment first gives
+ * one back (release_one): an interrupted shrink is finished by traffic as
+ * well as by the next resize.
  *
  * INVARIANTS (checked by shmc_check)
- *   - committed bytes never exceed the budget: a segment is committed only
- *     when committed + segment_size <= memory.
+ *   - committed <= budget, except while a shrink is under way.
  *   - SHMC__CF_RESERVE free segments are kept for copy-forward: a writer
- *     evicts before taking the last one, so one victim's hot items always
- *     have somewhere to go.
+ *     evicts before taking the last one.
+ *   - Every loop over shared state is bounded; an inconsistency found in
+ *     a list is repaired from the directory, a second one is
+ *     SHMC_ECORRUPT.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "internal.h"
+
+/* get_segment() and friends: wait for the epoch in *wait, lock released. */
+#define WAIT 1
 
 /* The budget: stored by a resize without log_lock (resize.c), so read
  * atomically; acquire pairs with its release store. */
@@ -64,129 +118,249 @@ static uint64_t budget(const struct shmc__hdr *h)
 	return shmc__load(&h->memory, __ATOMIC_ACQUIRE);
 }
 
+static bool over_budget(struct shmc *c, uint64_t extra)
+{
+	return shmc__committed(c) + extra > budget(c->map.hdr);
+}
+
+/* Segments [0, hw): the ones that may have been committed. */
+static uint32_t seg_hw(struct shmc *c)
+{
+	uint32_t n = c->map.hdr->nseg_hw;
+	return n < c->nseg_max ? n : c->nseg_max;
+}
+
 static uint32_t seg_id(struct shmc *c, uint32_t link)
 {
 	/* links are id + 1; anything out of range ends the list */
-	return link && link <= c->nseg_max ? link - 1 : UINT32_MAX;
+	return link && link <= seg_hw(c) ? link - 1 : UINT32_MAX;
 }
 
-static void list_push(struct shmc *c, uint32_t *head, uint32_t *tail,
-                      uint32_t *count, uint32_t id)
+static uint32_t dir_state(struct shmc *c, uint32_t id)
+{
+	return SHMC__DIR_STATE(shmc__load(&c->dir[id], __ATOMIC_ACQUIRE));
+}
+
+/* The one writer of directory words (log_lock held).  Keeps seg_used. */
+static void dir_set(struct shmc *c, uint32_t id, uint32_t state,
+                    uint32_t owner, uint32_t gen)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint64_t old = c->dir[id];
+	bool was = SHMC__DIR_STATE(old) != SHMC__SEG_UNUSED;
+	bool is = state != SHMC__SEG_UNUSED;
+	if (was != is)
+		/* Relaxed: stats read it without the lock, as a gauge. */
+		shmc__store(&h->seg_used, h->seg_used + (is ? 1 : -1),
+		            __ATOMIC_RELAXED);
+	if (!is && id < h->unused_hint)
+		h->unused_hint = id;
+	/* Release: the segment header written before (write_off reset, seq,
+	 * retire_epoch) is visible to whoever acquires this word. */
+	shmc__store(&c->dir[id], SHMC__DIR_WORD(state, owner, gen),
+	            __ATOMIC_RELEASE);
+}
+
+/* ---- lists: caches of the directory ----------------------------------- */
+
+struct list {
+	uint32_t *head, *tail, *count;
+	uint32_t state; /* what the directory says of every member */
+};
+#define LIST(h, q, st)                                                         \
+	(struct list) { &(h)->q##_head, &(h)->q##_tail, &(h)->q##_count, st }
+
+static void list_push(struct shmc *c, struct list l, uint32_t id)
 {
 	shmc__seg(c, id)->next = SHMC__NONE;
-	if (*tail && seg_id(c, *tail) != UINT32_MAX)
-		shmc__seg(c, seg_id(c, *tail))->next = id + 1;
+	uint32_t t = seg_id(c, *l.tail);
+	if (t != UINT32_MAX)
+		shmc__seg(c, t)->next = id + 1;
 	else
-		*head = id + 1;
-	*tail = id + 1;
-	(*count)++;
+		*l.head = id + 1;
+	*l.tail = id + 1;
+	(*l.count)++;
 }
 
-static uint32_t list_pop(struct shmc *c, uint32_t *head, uint32_t *tail,
-                         uint32_t *count)
+static void log_repair(struct shmc *c);
+
+/* Pops the head; a head the directory disagrees with means the lists are
+ * damaged: rebuild them from the directory (once) and pop again. */
+static uint32_t list_pop(struct shmc *c, struct list l)
 {
-	uint32_t id = seg_id(c, *head);
-	if (id == UINT32_MAX) {
-		*head = *tail = 0;
-		*count = 0;
-		return UINT32_MAX;
+	for (int tries = 0; tries < 2; tries++) {
+		uint32_t id = seg_id(c, *l.head);
+		if (id == UINT32_MAX) {
+			if (!*l.count && !*l.tail)
+				return UINT32_MAX;
+		} else if (dir_state(c, id) == l.state) {
+			*l.head = shmc__seg(c, id)->next;
+			if (!*l.head)
+				*l.tail = 0;
+			if (*l.count)
+				(*l.count)--;
+			return id;
+		}
+		log_repair(c);
 	}
-	*head = shmc__seg(c, id)->next;
-	if (!*head)
-		*tail = 0;
-	if (*count)
-		(*count)--;
-	return id;
+	return UINT32_MAX;
 }
 
 /* Unlinks id, known to follow prev (UINT32_MAX = it is the head). */
-static void list_unlink(struct shmc *c, uint32_t *head, uint32_t *tail,
-                        uint32_t *count, uint32_t prev, uint32_t id)
+static void list_unlink(struct shmc *c, struct list l, uint32_t prev,
+                        uint32_t id)
 {
 	uint32_t next = shmc__seg(c, id)->next;
 	if (prev == UINT32_MAX)
-		*head = next;
+		*l.head = next;
 	else
 		shmc__seg(c, prev)->next = next;
-	if (*tail == id + 1)
-		*tail = prev == UINT32_MAX ? 0 : prev + 1;
-	if (*count)
-		(*count)--;
+	if (*l.tail == id + 1)
+		*l.tail = prev == UINT32_MAX ? 0 : prev + 1;
+	if (*l.count)
+		(*l.count)--;
 }
 
-#define HDR_LIST(h, q) &(h)->q##_head, &(h)->q##_tail, &(h)->q##_count
+#define FREE_L(h) LIST(h, free, SHMC__SEG_FREE)
+#define SMALL_L(h) LIST(h, small, SHMC__SEG_SMALL)
+#define MAIN_L(h) LIST(h, main, SHMC__SEG_MAIN)
+#define RETIRE_L(h) LIST(h, retire, SHMC__SEG_RETIRED)
+#define PARK_L(h) LIST(h, park, SHMC__SEG_OPEN)
+
+/* ---- transitions -------------------------------------------------------- */
 
 static void seal_into(struct shmc *c, uint32_t id, uint32_t state)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	struct shmc__seghdr *sh = shmc__seg(c, id);
-	sh->owner = 0;
-	sh->seq = ++h->seal_seq;
-	sh->state = state;
-	if (state == SHMC__SEG_MAIN)
-		list_push(c, HDR_LIST(h, main), id);
-	else
-		list_push(c, HDR_LIST(h, small), id);
+	shmc__seg(c, id)->seq = ++h->seal_seq;
+	dir_set(c, id, state, 0, 0);
+	list_push(c, state == SHMC__SEG_MAIN ? MAIN_L(h) : SMALL_L(h), id);
 }
 
 static void make_free(struct shmc *c, uint32_t id)
 {
-	struct shmc__hdr *h = c->map.hdr;
 	struct shmc__seghdr *sh = shmc__seg(c, id);
 	sh->magic = SHMC__SEG_MAGIC;
-	sh->state = SHMC__SEG_FREE;
-	sh->owner = 0;
-	list_push(c, HDR_LIST(h, free), id);
+	dir_set(c, id, SHMC__SEG_FREE, 0, 0);
+	list_push(c, FREE_L(c->map.hdr), id);
 }
 
-/* Prepares a segment taken from the free list for appending.  The header
- * is reset before the state says OPEN, so a repair never walks stale
- * bytes as if they were this life's items. */
-static void make_open(struct shmc *c, uint32_t id, uint32_t state,
-                      uint32_t owner)
+/* A FREE segment made ready for appending: the header is reset before the
+ * word says OPEN (dir_set's release), so nobody walks stale bytes. */
+static void make_open(struct shmc *c, uint32_t id, uint32_t owner,
+                      uint32_t gen)
 {
 	struct shmc__seghdr *sh = shmc__seg(c, id);
 	sh->magic = SHMC__SEG_MAGIC;
-	shmc__store(&sh->write_off, SHMC__SEGHDR_SIZE, __ATOMIC_RELEASE);
+	shmc__store(&sh->write_off, SHMC__SEGHDR_SIZE, __ATOMIC_RELAXED);
 	sh->max_expiry = 0;
 	sh->nitems = 0;
-	sh->owner = owner;
 	sh->next = SHMC__NONE;
-	shmc__store(&sh->state, state, __ATOMIC_RELEASE);
+	dir_set(c, id, SHMC__SEG_OPEN, owner, gen);
 }
 
-/* log_lock held.  Takes the slot's open segment away from it: free if
- * empty, parked if mostly empty and may_park (its writer is leaving),
- * else sealed into the small queue. */
-static void log_close_open(struct shmc *c, uint32_t slot, bool may_park)
+/* write_off of an OPEN segment, bounded (it is read from shared memory). */
+static uint64_t fill(struct shmc *c, uint32_t id)
 {
-	struct shmc__slot *s = shmc__slot_at(&c->map, slot);
-	uint32_t id = seg_id(c, s->open_seg);
-	shmc__store(&s->open_seg, 0, __ATOMIC_RELAXED);
-	if (id == UINT32_MAX || id >= c->map.hdr->nseg_committed)
-		return;
-	struct shmc__seghdr *sh = shmc__seg(c, id);
-	if (sh->state != SHMC__SEG_OPEN || sh->owner != slot + 1)
-		return;
-	uint64_t w = shmc__load(&sh->write_off, __ATOMIC_RELAXED);
+	uint64_t w = shmc__load(&shmc__seg(c, id)->write_off, __ATOMIC_ACQUIRE);
+	return w < SHMC__SEGHDR_SIZE ? SHMC__SEGHDR_SIZE
+	                             : w > c->seg_size ? c->seg_size : w;
+}
+
+/* A segment nobody appends to any more (its own writer closing it, or a
+ * parked one whose grace period is over): free if empty, sealed if more
+ * than half full, else parked for a writer to adopt.  Not on any list. */
+static void settle(struct shmc *c, uint32_t id)
+{
+	uint64_t w = fill(c, id);
 	if (w <= SHMC__SEGHDR_SIZE) {
 		make_free(c, id);
-	} else if (may_park && w <= c->seg_size / 2) {
-		/* Mostly empty: park it for the next writer rather than
-		 * spend a whole segment on a short-lived one (a process that
-		 * sets a few keys and exits).  Its items stay live. */
-		sh->owner = 0;
-		sh->state = SHMC__SEG_PARKED;
-		list_push(c, HDR_LIST(c->map.hdr, park), id);
-	} else {
+	} else if (w > c->seg_size / 2) {
 		seal_into(c, id, SHMC__SEG_SMALL);
+	} else {
+		shmc__seg(c, id)->retire_epoch = 0; /* nothing to wait for */
+		dir_set(c, id, SHMC__SEG_OPEN, 0, 0);
+		list_push(c, PARK_L(c->map.hdr), id);
 	}
 }
 
+/* Takes an OPEN segment from whatever writer it had (dead, gone, revoked
+ * or still appending): it is parked, reusable once the epoch stamped now
+ * is safe.  Not on any list. */
+static uint64_t detach(struct shmc *c, uint32_t id)
+{
+	uint64_t w = c->dir[id];
+	uint32_t o = SHMC__DIR_OWNER(w);
+	if (o && o <= c->max_readers) {
+		struct shmc__slot *s = shmc__slot_at(&c->map, o - 1);
+		/* Relaxed: the bump below is a full barrier after it; pairs
+		 * with the writer's section entry (fence or membarrier): a
+		 * write that starts after the bump sees 0 here. */
+		if (shmc__load(&s->open_seg, __ATOMIC_RELAXED) == id + 1)
+			shmc__store(&s->open_seg, 0, __ATOMIC_RELAXED);
+	}
+	if (o == SHMC__OWNER_CF && c->map.hdr->cf_seg == id + 1)
+		c->map.hdr->cf_seg = 0;
+	uint64_t e = shmc__epoch_bump(&c->map);
+	shmc__seg(c, id)->retire_epoch = e;
+	dir_set(c, id, SHMC__SEG_OPEN, 0, 0);
+	list_push(c, PARK_L(c->map.hdr), id);
+	return e;
+}
+
+/* Whether OPEN segment id (word w) still has a writer that may append. */
+static bool owner_holds(struct shmc *c, uint32_t id, uint64_t w)
+{
+	uint32_t o = SHMC__DIR_OWNER(w);
+	if (o == SHMC__OWNER_CF)
+		return c->map.hdr->cf_seg == id + 1;
+	if (o == 0 || o > c->max_readers)
+		return false;
+	struct shmc__slot *s = shmc__slot_at(&c->map, o - 1);
+	/* Acquire pairs with the release store of state in the slot's
+	 * claim/release (shm/epoch.c): generation and open_seg are the
+	 * current owner's.  open_seg changes only under log_lock (ours). */
+	return shmc__load(&s->state, __ATOMIC_ACQUIRE) == SHMC__SLOT_USED &&
+	       shmc__load(&s->generation, __ATOMIC_RELAXED) ==
+	           SHMC__DIR_GEN(w) &&
+	       shmc__load(&s->open_seg, __ATOMIC_RELAXED) == id + 1;
+}
+
+/* The owner of `slot` closes its own open segment (log_lock held): it is
+ * not appending, so no grace period is needed. */
+void shmc__log_close_own(struct shmc *c, struct shmc__thr *t)
+{
+	struct shmc__slot *s = t->s;
+	uint32_t id = seg_id(c, shmc__load(&s->open_seg, __ATOMIC_RELAXED));
+	shmc__store(&s->open_seg, 0, __ATOMIC_RELAXED);
+	if (id == UINT32_MAX)
+		return;
+	uint64_t w = c->dir[id];
+	if (SHMC__DIR_STATE(w) == SHMC__SEG_OPEN &&
+	    SHMC__DIR_OWNER(w) == t->slot + 1 &&
+	    SHMC__DIR_GEN(w) == shmc__load(&s->generation, __ATOMIC_RELAXED))
+		settle(c, id);
+}
+
+/* log_lock held.  The open segment of a slot whose thread is dead or is
+ * not the caller: detached. */
 void shmc__log_seal_open(struct shmc *c, uint32_t slot)
 {
-	log_close_open(c, slot, true);
+	struct shmc__slot *s = shmc__slot_at(&c->map, slot);
+	uint32_t id = seg_id(c, shmc__load(&s->open_seg, __ATOMIC_RELAXED));
+	if (id == UINT32_MAX) {
+		shmc__store(&s->open_seg, 0, __ATOMIC_RELAXED);
+		return;
+	}
+	uint64_t w = c->dir[id];
+	if (SHMC__DIR_STATE(w) == SHMC__SEG_OPEN &&
+	    SHMC__DIR_OWNER(w) == slot + 1)
+		detach(c, id);
+	else
+		shmc__store(&s->open_seg, 0, __ATOMIC_RELAXED);
 }
+
+/* ---- repair ------------------------------------------------------------- */
 
 struct seq_id {
 	uint64_t seq;
@@ -199,109 +373,147 @@ static int by_seq(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Punches the whole pages inside [from, to). */
+static void punch_range(struct shmc *c, uint64_t from, uint64_t to)
+{
+	from = (from + SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1);
+	to &= ~(uint64_t)(SHMC__PAGE - 1);
+	if (to > from)
+		shmc__seg_punch(&c->map, from, to - from);
+}
+
+/* Gives back every page that no count covers: UNUSED segments, the index
+ * beyond index_committed, the pool beyond pool_committed, the directory
+ * beyond nseg_hw.  What a commit or punch killed half-way left behind. */
+static void punch_uncounted(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t n = seg_hw(c);
+	for (uint32_t id = 0; id < n;) {
+		if (SHMC__DIR_STATE(c->dir[id]) != SHMC__SEG_UNUSED) {
+			id++;
+			continue;
+		}
+		uint32_t end = id;
+		while (end < n &&
+		       SHMC__DIR_STATE(c->dir[end]) == SHMC__SEG_UNUSED)
+			end++;
+		punch_range(c, h->data_off + ((uint64_t)id << c->seg_shift),
+		            h->data_off + ((uint64_t)end << c->seg_shift));
+		id = end;
+	}
+	punch_range(c, h->data_off + ((uint64_t)n << c->seg_shift),
+	            h->data_off + ((uint64_t)c->nseg_max << c->seg_shift));
+	uint64_t ix_top = (c->index_max_mask + 1) * SHMC__BUCKET_SIZE;
+	uint64_t ix_low = ix_top - (uint64_t)c->pool_max * SHMC__BUCKET_SIZE;
+	uint64_t ic = h->index_committed < ix_low ? h->index_committed : ix_low;
+	uint64_t pc = (uint64_t)(h->pool_committed < c->pool_max
+	                             ? h->pool_committed
+	                             : c->pool_max) *
+	              SHMC__BUCKET_SIZE;
+	punch_range(c, h->index_off + ic, h->index_off + ix_low);
+	punch_range(c, h->index_off + ix_low, h->index_off + ix_top - pc);
+	uint64_t dir = (uint64_t)((uint8_t *)c->dir - c->map.base);
+	punch_range(c, dir + shmc__dir_bytes(n), h->data_off);
+}
+
 /*
- * Rebuilds every list from the segment states after a process died
- * holding log_lock.  Bounded by nseg_committed (itself bounded).
+ * Rebuilds every list and count from the directory (log_lock held): after
+ * a process died holding log_lock, or when a list disagrees with the
+ * directory.  Bounded by nseg_hw (itself bounded by nseg_max).
  */
 static void log_repair(struct shmc *c)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	uint32_t n = h->nseg_committed;
-	if (n > c->nseg_max)
-		n = h->nseg_committed = c->nseg_max;
+	uint32_t n = seg_hw(c);
+	h->nseg_hw = n;
 	struct seq_id *sm = calloc(n + 1, sizeof(*sm));
 	struct seq_id *mn = calloc(n + 1, sizeof(*mn));
-	uint32_t nsm = 0, nmn = 0, holes = 0;
+	uint32_t nsm = 0, nmn = 0, used = 0;
 	h->free_head = h->free_tail = h->free_count = 0;
 	h->small_head = h->small_tail = h->small_count = 0;
 	h->main_head = h->main_tail = h->main_count = 0;
 	h->retire_head = h->retire_tail = h->retire_count = 0;
 	h->park_head = h->park_tail = h->park_count = 0;
+	h->unused_hint = n;
 	uint32_t cf = seg_id(c, h->cf_seg);
-	if (cf >= n || shmc__seg(c, cf)->state != SHMC__SEG_CF)
+	if (cf == UINT32_MAX ||
+	    c->dir[cf] != SHMC__DIR_WORD(SHMC__SEG_OPEN, SHMC__OWNER_CF, 0))
 		h->cf_seg = 0;
+	/* One fresh epoch for everything parked or retired here: whatever
+	 * was in flight when the process died is over once it is safe. */
+	uint64_t e = shmc__epoch_bump(&c->map);
 	for (uint32_t id = 0; id < n; id++) {
-		struct shmc__seghdr *sh = shmc__seg(c, id);
-		if (shmc__seg_is_hole(c, id)) {
-			holes++;
+		uint64_t w = c->dir[id];
+		uint32_t st = SHMC__DIR_STATE(w);
+		if (st == SHMC__SEG_UNUSED) {
+			if (id < h->unused_hint)
+				h->unused_hint = id;
 			continue;
 		}
-		uint32_t owner = sh->owner;
-		switch (sh->state) {
+		used++;
+		struct shmc__seghdr *sh = shmc__seg(c, id);
+		switch (st) {
+		case SHMC__SEG_FREE:
+			sh->magic = SHMC__SEG_MAGIC;
+			list_push(c, FREE_L(h), id);
+			break;
 		case SHMC__SEG_OPEN:
-			if (owner && owner <= c->max_readers &&
-			    shmc__slot_at(&c->map, owner - 1)->open_seg ==
-			        id + 1)
-				continue;
-			sh->seq = ++h->seal_seq;
-			sh->state = SHMC__SEG_SMALL;
-			/* fall through */
-		case SHMC__SEG_SMALL:
-			if (sm)
-				sm[nsm++] = (struct seq_id){sh->seq, id};
-			break;
-		case SHMC__SEG_CF:
-			if (h->cf_seg == id + 1)
-				continue;
-			sh->seq = ++h->seal_seq;
-			sh->state = SHMC__SEG_MAIN;
-			/* fall through */
-		case SHMC__SEG_MAIN:
-			if (mn)
-				mn[nmn++] = (struct seq_id){sh->seq, id};
-			break;
-		case SHMC__SEG_PARKED:
-			list_push(c, HDR_LIST(h, park), id);
+			if (SHMC__DIR_OWNER(w) && owner_holds(c, id, w))
+				break; /* its writer (or the evictor) goes on */
+			sh->retire_epoch = e;
+			shmc__store(&c->dir[id],
+			            SHMC__DIR_WORD(SHMC__SEG_OPEN, 0, 0),
+			            __ATOMIC_RELEASE);
+			list_push(c, PARK_L(h), id);
 			break;
 		case SHMC__SEG_RETIRED:
 			/* Its eviction may have died anywhere: memory it held
 			 * is reused only after a grace period that starts now. */
-			sh->retire_epoch = shmc__epoch_bump(&c->map);
-			list_push(c, HDR_LIST(h, retire), id);
+			sh->retire_epoch = e;
+			list_push(c, RETIRE_L(h), id);
 			break;
-		case SHMC__SEG_FREE:
-			make_free(c, id);
-			break;
-		case SHMC__SEG_UNUSED:
-			/* A commit that died before its state was written,
-			 * or a punch cut short: make it a whole hole, so
-			 * the file's blocks match what is counted. */
-			holes++;
-			shmc__seg_punch(&c->map,
-			                h->data_off +
-			                    ((uint64_t)id << c->seg_shift),
-			                c->seg_size);
+		case SHMC__SEG_MAIN:
+			if (mn)
+				mn[nmn++] = (struct seq_id){sh->seq, id};
+			else
+				list_push(c, MAIN_L(h), id);
 			break;
 		default:
-			/* Unknown state: keep it out of use but evictable,
-			 * so anything it holds leaves the index properly. */
-			sh->state = SHMC__SEG_SMALL;
+			/* SMALL, or a word we did not write: evictable, so
+			 * anything it holds leaves the index properly. */
+			if (st != SHMC__SEG_SMALL)
+				shmc__store(&c->dir[id],
+				            SHMC__DIR_WORD(SHMC__SEG_SMALL, 0, 0),
+				            __ATOMIC_RELEASE);
 			if (sm)
 				sm[nsm++] = (struct seq_id){sh->seq, id};
+			else
+				list_push(c, SMALL_L(h), id);
 		}
 	}
 	if (sm) {
 		qsort(sm, nsm, sizeof(*sm), by_seq);
 		for (uint32_t i = 0; i < nsm; i++)
-			list_push(c, HDR_LIST(h, small), sm[i].id);
+			list_push(c, SMALL_L(h), sm[i].id);
 	}
 	if (mn) {
 		qsort(mn, nmn, sizeof(*mn), by_seq);
 		for (uint32_t i = 0; i < nmn; i++)
-			list_push(c, HDR_LIST(h, main), mn[i].id);
+			list_push(c, MAIN_L(h), mn[i].id);
 	}
 	free(sm);
 	free(mn);
-	h->holes = holes;
-	h->committed = shmc__fixed_committed(c) +
-	               ((uint64_t)(n - holes) << c->seg_shift);
+	shmc__store(&h->seg_used, (uint64_t)used, __ATOMIC_RELAXED);
+	punch_uncounted(c);
 }
 
 int shmc__log_lock(struct shmc *c)
 {
-	if (shmc__lock(&c->map.hdr->log_lock) == 1)
+	int rc = shmc__lock(&c->map.hdr->log_lock);
+	if (rc == 1)
 		log_repair(c);
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 bool shmc__log_trylock(struct shmc *c)
@@ -335,32 +547,96 @@ bool shmc__ghost_hit(struct shmc *c, uint64_t h)
 	       ((uint32_t)(h >> 32) | 1u);
 }
 
-static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
-                       uint64_t need, uint32_t *out);
-static int refill(struct shmc *c, struct shmc__thr *t, uint64_t need);
-static void log_close_open(struct shmc *c, uint32_t slot, bool may_park);
+/* ---- commit and punch --------------------------------------------------- */
+
+/* Commits one more segment, if the budget has room for it: the lowest
+ * UNUSED one.  0, SHMC_EBUDGET (no room or no id left) or -errno. */
+static int commit_one(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t hw = seg_hw(c), id = h->unused_hint < hw ? h->unused_hint : hw;
+	while (id < hw && dir_state(c, id) != SHMC__SEG_UNUSED)
+		id++;
+	h->unused_hint = id;
+	if (id >= c->nseg_max)
+		return SHMC_EBUDGET;
+	uint64_t dir_more = id < hw ? 0
+	                            : shmc__dir_bytes(id + 1) -
+	                                  shmc__dir_bytes(hw);
+	if (over_budget(c, c->seg_size + dir_more))
+		return SHMC_EBUDGET;
+	int rc = 0;
+	if (dir_more) {
+		/* The directory page first; it is counted from the moment
+		 * nseg_hw covers it (a kill before that: repair punches it). */
+		uint64_t dir = (uint64_t)((uint8_t *)c->dir - c->map.base);
+		rc = shmc__seg_commit(&c->map, dir + shmc__dir_bytes(hw),
+		                      dir_more);
+		if (rc)
+			return rc;
+	}
+	if (id >= hw)
+		h->nseg_hw = id + 1;
+	rc = shmc__seg_commit(&c->map,
+	                      h->data_off + ((uint64_t)id << c->seg_shift),
+	                      c->seg_size);
+	if (rc)
+		return rc;
+	make_free(c, id);
+	return 0;
+}
+
+/* Punches free segment id (off every list) out of the file. */
+static int punch_one(struct shmc *c, uint32_t id)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	/* UNUSED first: a kill before the punch leaves blocks that the
+	 * repair punches, never a counted segment without memory. */
+	dir_set(c, id, SHMC__SEG_UNUSED, 0, 0);
+	int rc = shmc__seg_punch(&c->map,
+	                         h->data_off + ((uint64_t)id << c->seg_shift),
+	                         c->seg_size);
+	if (rc)
+		make_free(c, id);
+	return rc;
+}
+
+/* ---- eviction ----------------------------------------------------------- */
+
+/* A segment for copy-forward (log_lock held): never evicts, may use the
+ * reserve.  0 or SHMC_ESTALLED. */
+static int get_cf_segment(struct shmc *c, uint32_t *out)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t id = UINT32_MAX;
+	if (h->free_count || commit_one(c) == 0)
+		id = list_pop(c, FREE_L(h));
+	if (id == UINT32_MAX)
+		return SHMC_ESTALLED;
+	*out = id;
+	return 0;
+}
 
 /* Appends a copy of item it (sz bytes) to the copy-forward segment and
  * returns its location, or 0 when no segment is left for it. */
-static uint64_t cf_copy(struct shmc *c, struct shmc__thr *t,
-                        const struct shmc__item *it, uint64_t sz)
+static uint64_t cf_copy(struct shmc *c, const struct shmc__item *it,
+                        uint64_t sz)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint32_t id = seg_id(c, h->cf_seg);
-	if (id != UINT32_MAX &&
-	    shmc__seg(c, id)->write_off + sz > c->seg_size) {
-		seal_into(c, id, SHMC__SEG_MAIN);
+	if (id != UINT32_MAX && fill(c, id) + sz > c->seg_size) {
 		h->cf_seg = 0;
+		seal_into(c, id, SHMC__SEG_MAIN);
 		id = UINT32_MAX;
 	}
 	if (id == UINT32_MAX) {
-		if (get_segment(c, t, true, 0, &id) != 0)
+		if (get_cf_segment(c, &id) != 0)
 			return 0;
-		make_open(c, id, SHMC__SEG_CF, 0);
+		make_open(c, id, SHMC__OWNER_CF, 0);
 		h->cf_seg = id + 1;
 	}
 	struct shmc__seghdr *sh = shmc__seg(c, id);
-	uint64_t w = sh->write_off;
+	uint64_t w = fill(c, id);
 	uint64_t off = ((uint64_t)id << c->seg_shift) + w;
 	memcpy(c->data + off, it, sz);
 	uint32_t ex = it->expiry ? it->expiry : UINT32_MAX;
@@ -401,7 +677,7 @@ static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
 			uint64_t nl = 0;
 			if (shmc__expired(it, now)) {
 				shmc__ctr_add(t, SHMC__C_EXPIRATIONS, 1);
-			} else if (f > 0 && (nl = cf_copy(c, t, it, sz)) != 0) {
+			} else if (f > 0 && (nl = cf_copy(c, it, sz)) != 0) {
 				shmc__ctr_add(t, SHMC__C_COPY_FORWARDS, 1);
 			} else {
 				shmc__ctr_add(t, SHMC__C_EVICTIONS, 1);
@@ -429,14 +705,16 @@ static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
 }
 
 /* A queue's first few segments whose every item has expired. */
-static bool take_expired(struct shmc *c, uint32_t *head, uint32_t *tail,
-                         uint32_t *count, uint32_t now, uint32_t *out)
+static bool take_expired(struct shmc *c, struct list l, uint32_t now,
+                         uint32_t *out)
 {
-	uint32_t prev = UINT32_MAX, id = seg_id(c, *head);
+	uint32_t prev = UINT32_MAX, id = seg_id(c, *l.head);
 	for (int k = 0; k < 4 && id != UINT32_MAX; k++) {
+		if (dir_state(c, id) != l.state)
+			return false; /* list_pop will notice and repair */
 		uint32_t mx = shmc__seg(c, id)->max_expiry;
 		if (mx != 0 && mx != UINT32_MAX && mx <= now) {
-			list_unlink(c, head, tail, count, prev, id);
+			list_unlink(c, l, prev, id);
 			*out = id;
 			return true;
 		}
@@ -446,312 +724,336 @@ static bool take_expired(struct shmc *c, uint32_t *head, uint32_t *tail,
 	return false;
 }
 
-/* Evicts one segment onto the retire list.  0 or SHMC_ESTALLED when there
- * is nothing left to evict (all memory is in open segments). */
+/* Evicts one segment onto the retire list.  0, or SHMC_ESTALLED when the
+ * queues are empty (all memory is open or parked). */
 static int evict_one(struct shmc *c, struct shmc__thr *t)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint32_t now = shmc__now(c), v;
 	bool from_small;
-	if (take_expired(c, HDR_LIST(h, small), now, &v))
+	if (take_expired(c, SMALL_L(h), now, &v)) {
 		from_small = true;
-	else if (take_expired(c, HDR_LIST(h, main), now, &v))
+	} else if (take_expired(c, MAIN_L(h), now, &v)) {
 		from_small = false;
-	else {
-		/* Parked segments hold live items: evictable like the rest
-		 * once there is nothing else. */
-		if (!h->small_count && !h->main_count && h->park_count) {
-			uint32_t p = list_pop(c, HDR_LIST(h, park));
-			if (p != UINT32_MAX)
-				seal_into(c, p, SHMC__SEG_SMALL);
-		}
+	} else {
 		uint32_t total = h->small_count + h->main_count;
 		from_small = h->small_count > 0 &&
 		             (h->small_count * 10u >= total || !h->main_count);
-		v = from_small ? list_pop(c, HDR_LIST(h, small))
-		               : list_pop(c, HDR_LIST(h, main));
+		v = list_pop(c, from_small ? SMALL_L(h) : MAIN_L(h));
+		if (v == UINT32_MAX && !from_small && h->small_count) {
+			from_small = true;
+			v = list_pop(c, SMALL_L(h));
+		}
 		if (v == UINT32_MAX)
 			return SHMC_ESTALLED;
 	}
 	evict_items(c, t, v, from_small, now);
-	struct shmc__seghdr *sh = shmc__seg(c, v);
-	/* The epoch first, then the state: a repair trusts the epoch of any
-	 * segment it finds RETIRED (and stamps a fresh one anyway).  The
-	 * bump is a full barrier after every unpublishing store above. */
-	sh->retire_epoch = shmc__epoch_bump(&c->map);
-	shmc__store(&sh->state, SHMC__SEG_RETIRED, __ATOMIC_RELEASE);
-	list_push(c, HDR_LIST(h, retire), v);
+	/* The epoch first, then the state: a repair trusts nothing of a
+	 * RETIRED segment but stamps a fresh epoch anyway.  The bump is a
+	 * full barrier after every unpublishing store above. */
+	shmc__seg(c, v)->retire_epoch = shmc__epoch_bump(&c->map);
+	dir_set(c, v, SHMC__SEG_RETIRED, 0, 0);
+	list_push(c, RETIRE_L(h), v);
 	shmc__ctr_add(t, SHMC__C_SEGS_EVICTED, 1);
 	t->evicted = true;
 	return 0;
 }
 
-/* Moves retired segments whose grace period is over to the free list;
- * waits for the oldest one if wait.  0, SHMC_EBUSY or SHMC_ESTALLED. */
-static int reclaim_retired(struct shmc *c, struct shmc__thr *t, bool wait)
+static bool safe(struct shmc *c, struct shmc__thr *t, uint64_t e)
+{
+	return e == 0 ||
+	       shmc__epoch_safe(&c->map, e, t->slot, shmc__dead_slot, true, c);
+}
+
+/* Moves retired segments whose grace period is over to the free list,
+ * without waiting.  How many it moved. */
+static uint32_t reclaim_retired(struct shmc *c, struct shmc__thr *t)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	uint32_t id = seg_id(c, h->retire_head);
+	uint32_t id = seg_id(c, h->retire_head), n = 0;
 	if (id == UINT32_MAX)
 		return 0;
 	uint64_t e = shmc__seg(c, id)->retire_epoch;
-	if (wait) {
-		int rc = shmc__epoch_wait(&c->map, e, t->slot,
-		                          SHMC__GRACE_TIMEOUT_NS,
-		                          shmc__dead_slot, true, c);
-		shmc__ctr_add(t, SHMC__C_GRACE_PERIODS, 1);
-		if (rc) {
-			shmc__ctr_add(t, SHMC__C_STALLS, 1);
-			return rc;
-		}
-	} else if (!shmc__epoch_safe(&c->map, e, t->slot, shmc__dead_slot,
-	                             true, c)) {
+	if (!safe(c, t, e))
 		return 0;
-	}
+	shmc__ctr_add(t, SHMC__C_GRACE_PERIODS, 1);
 	/* Everything retired up to epoch e is now safe. */
 	while ((id = seg_id(c, h->retire_head)) != UINT32_MAX &&
-	       shmc__seg(c, id)->retire_epoch <= e) {
-		list_pop(c, HDR_LIST(h, retire));
+	       shmc__seg(c, id)->retire_epoch <= e && n <= c->nseg_max) {
+		if (list_pop(c, RETIRE_L(h)) != id)
+			break;
 		make_free(c, id);
+		n++;
 	}
-	return 0;
-}
-
-/* The first segment punched out by a shrink, or nseg_committed. */
-static uint32_t next_uncommitted(struct shmc *c)
-{
-	struct shmc__hdr *h = c->map.hdr;
-	uint32_t n = h->nseg_committed < c->nseg_max ? h->nseg_committed
-	                                             : c->nseg_max;
-	if (h->holes)
-		for (uint32_t id = 0; id < n; id++)
-			if (shmc__seg_is_hole(c, id))
-				return id;
 	return n;
 }
 
-static int commit_one(struct shmc *c)
-{
-	struct shmc__hdr *h = c->map.hdr;
-	uint32_t id = next_uncommitted(c);
-	if (id >= c->nseg_max)
-		return SHMC_EBUDGET;
-	int rc = shmc__seg_commit(&c->map,
-	                          h->data_off + ((uint64_t)id << c->seg_shift),
-	                          c->seg_size);
-	if (rc)
-		return rc;
-	if (id == h->nseg_committed)
-		h->nseg_committed = id + 1;
-	else
-		h->holes--;
-	h->committed += c->seg_size;
-	make_free(c, id);
-	return 0;
-}
-
-/* Punches free segment id out of the file: it becomes a hole. */
-static int punch_one(struct shmc *c, uint32_t id)
-{
-	struct shmc__hdr *h = c->map.hdr;
-	int rc = shmc__seg_punch(&c->map,
-	                         h->data_off + ((uint64_t)id << c->seg_shift),
-	                         c->seg_size);
-	if (rc) {
-		make_free(c, id);
-		return rc;
-	}
-	/* The punched range reads as zeros: state UNUSED, the mark of a
-	 * hole (a repair recognises it as one). */
-	h->holes++;
-	h->committed -= c->seg_size;
-	return 0;
-}
-
 /*
- * log_lock held.  When open segments hold a large share of memory, looks
- * for dead threads among their owners: a dead slot is reclaimed by the
- * probe, which seals its segment (shmc__dead_slot).  Otherwise memory held
- * by killed writers would come back only when something else probed them.
+ * Parked segments whose grace period is over: the first with room for
+ * `need` bytes is adopted (*out, returns 1) when adopt; the others on the
+ * way are settled.  *wait gets the oldest epoch still pending, 0 if none.
+ * Looks at a bounded number of them.
  */
-static void reap_dead_writers(struct shmc *c)
+static int scan_parked(struct shmc *c, struct shmc__thr *t, bool adopt,
+                       uint64_t need, uint32_t *out, uint64_t *wait)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	uint32_t parked = h->free_count + h->small_count + h->main_count +
-	                  h->retire_count + h->park_count + h->holes +
-	                  (h->cf_seg != 0);
-	uint32_t open = h->nseg_committed > parked ? h->nseg_committed - parked
-	                                           : 0;
-	if (open * 4 < h->nseg_committed)
-		return;
-	for (uint32_t i = 0; i < c->max_readers; i++) {
-		struct shmc__slot *s = shmc__slot_at(&c->map, i);
-		if (!shmc__load(&s->open_seg, __ATOMIC_RELAXED))
-			continue;
-		shmc__slot_probe(&c->map, i, shmc__dead_slot, true, c);
-		/* A free slot may still hold a dead thread's segment (a
-		 * reclaim that found log_lock busy leaves it there).  With
-		 * the slot's mutex held nobody can claim it meanwhile. */
-		if (shmc__load(&s->state, __ATOMIC_ACQUIRE) == SHMC__SLOT_FREE &&
-		    shmc__load(&s->open_seg, __ATOMIC_RELAXED) &&
-		    pthread_mutex_trylock(&s->mutex) == 0) {
-			if (shmc__load(&s->state, __ATOMIC_ACQUIRE) ==
-			    SHMC__SLOT_FREE)
-				log_close_open(c, i, true);
-			pthread_mutex_unlock(&s->mutex);
+	uint32_t prev = UINT32_MAX, id = seg_id(c, h->park_head);
+	*wait = 0;
+	for (int k = 0; k < 16 && id != UINT32_MAX; k++) {
+		uint32_t next = seg_id(c, shmc__seg(c, id)->next);
+		uint64_t w = c->dir[id];
+		if (w != SHMC__DIR_WORD(SHMC__SEG_OPEN, 0, 0)) {
+			log_repair(c); /* a list the directory disowns */
+			return 0;
 		}
+		uint64_t e = shmc__seg(c, id)->retire_epoch;
+		if (!safe(c, t, e)) {
+			if (!*wait || e < *wait)
+				*wait = e;
+			prev = id;
+		} else {
+			list_unlink(c, PARK_L(h), prev, id);
+			uint64_t f = fill(c, id);
+			if (adopt && f <= c->seg_size / 2 &&
+			    need <= c->seg_size - f) {
+				*out = id;
+				return 1;
+			}
+			if (adopt || f <= SHMC__SEGHDR_SIZE ||
+			    f > c->seg_size / 2)
+				settle(c, id);
+			else
+				seal_into(c, id, SHMC__SEG_SMALL);
+		}
+		id = next;
 	}
+	return 0;
 }
 
 /*
- * log_lock held.  When every segment is some thread's open segment (more
- * writing threads than segments), takes one away from another thread:
- * clear its slot's open_seg, wait a grace period - every write runs in a
- * read section, so after it no append or publish into that segment is in
- * flight and the owner's next write sees 0 and takes the slow path - then
- * seal it into the small queue, where eviction can have it.
+ * Memory short: detaches OPEN segments whose writer is gone, probing the
+ * liveness of the others' slots (a dead one is reclaimed by the probe).
+ * How many it detached; each needs a grace period before reuse.
  */
-static int revoke_one(struct shmc *c, struct shmc__thr *t)
+static uint32_t reclaim_orphans(struct shmc *c)
+{
+	uint32_t n = seg_hw(c), found = 0;
+	for (uint32_t id = 0; id < n; id++) {
+		uint64_t w = c->dir[id];
+		if (SHMC__DIR_STATE(w) != SHMC__SEG_OPEN || !SHMC__DIR_OWNER(w))
+			continue;
+		if (owner_holds(c, id, w)) {
+			uint32_t o = SHMC__DIR_OWNER(w);
+			if (o == SHMC__OWNER_CF)
+				continue;
+			/* A dead owner's slot is reclaimed here, and its
+			 * segment detached by shmc__dead_slot. */
+			shmc__slot_probe(&c->map, o - 1, shmc__dead_slot, true,
+			                 c);
+			w = c->dir[id];
+			if (SHMC__DIR_STATE(w) != SHMC__SEG_OPEN ||
+			    !SHMC__DIR_OWNER(w)) {
+				found++;
+				continue;
+			}
+			if (owner_holds(c, id, w))
+				continue;
+		}
+		detach(c, id);
+		found++;
+	}
+	return found;
+}
+
+/* Takes an open segment from another live writer (more writing threads
+ * than segments): detached now, reusable after a grace period.  WAIT with
+ * its epoch, or SHMC_ESTALLED when there is none to take. */
+static int revoke_one(struct shmc *c, struct shmc__thr *t, uint64_t *wait)
 {
 	static __thread uint32_t cursor;
-	for (uint32_t k = 0; k < c->max_readers; k++) {
-		uint32_t i = (cursor + k) % c->max_readers;
-		struct shmc__slot *s = shmc__slot_at(&c->map, i);
-		uint32_t os = shmc__load(&s->open_seg, __ATOMIC_RELAXED);
-		uint32_t id = seg_id(c, os);
-		if (i == t->slot || id >= c->map.hdr->nseg_committed)
+	uint32_t n = seg_hw(c);
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t id = (cursor + k) % n;
+		uint64_t w = c->dir[id];
+		uint32_t o = SHMC__DIR_OWNER(w);
+		if (SHMC__DIR_STATE(w) != SHMC__SEG_OPEN || !o ||
+		    o == SHMC__OWNER_CF || o == t->slot + 1)
 			continue;
-		struct shmc__seghdr *sh = shmc__seg(c, id);
-		if (sh->state != SHMC__SEG_OPEN || sh->owner != i + 1)
-			continue;
-		cursor = i + 1;
-		uint32_t gen = shmc__load(&s->generation, __ATOMIC_RELAXED);
-		shmc__store(&s->open_seg, 0, __ATOMIC_RELAXED);
-		/* The bump inside is a full barrier after the store above;
-		 * pairs with the owner's section entry (fence or membarrier). */
-		int rc = shmc__synchronize(&c->map, t->slot,
-		                           SHMC__GRACE_TIMEOUT_NS, shmc__dead_slot,
-		                           true, c);
-		shmc__ctr_add(t, SHMC__C_GRACE_PERIODS, 1);
-		if (rc) {
-			/* Still in use: give it back to its owner, if that
-			 * thread is still there; one that left meanwhile saw
-			 * 0 and sealed nothing, so seal it here. */
-			if (shmc__load(&s->state, __ATOMIC_ACQUIRE) ==
-			        SHMC__SLOT_USED &&
-			    shmc__load(&s->generation, __ATOMIC_RELAXED) == gen)
-				shmc__store(&s->open_seg, os, __ATOMIC_RELAXED);
-			else if (shmc__load(&s->state, __ATOMIC_ACQUIRE) ==
-			             SHMC__SLOT_FREE &&
-			         sh->state == SHMC__SEG_OPEN &&
-			         sh->owner == i + 1)
-				seal_into(c, id, SHMC__SEG_SMALL);
-			return rc;
-		}
-		if (sh->state == SHMC__SEG_OPEN && sh->owner == i + 1)
-			seal_into(c, id, SHMC__SEG_SMALL);
-		return 0;
+		cursor = id + 1;
+		*wait = detach(c, id);
+		return WAIT;
 	}
 	return SHMC_ESTALLED;
 }
 
-/* log_lock held.  A segment for a writer that needs `need` bytes in it (a
- * parked one if it has the room, else a free one, keeping the
- * copy-forward reserve), or for copy-forward (cf: never evicts, may use
- * the reserve, never a parked one). */
-static int get_segment(struct shmc *c, struct shmc__thr *t, bool cf,
-                       uint64_t need, uint32_t *out)
+/*
+ * log_lock held.  Gives one data segment back to the system: a free one if
+ * there is one, else one made free by reclaim or eviction (hot items
+ * copied forward where room allows).  0 when it made progress, WAIT (with
+ * *wait) when a grace period stands in the way, or an error.
+ */
+static int release_one(struct shmc *c, struct shmc__thr *t, uint64_t *wait)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	int err = 0;
-	if (!cf && h->park_count) {
-		uint32_t id = list_pop(c, HDR_LIST(h, park));
-		if (id != UINT32_MAX && id < h->nseg_committed &&
-		    shmc__seg(c, id)->state == SHMC__SEG_PARKED) {
-			if (shmc__seg(c, id)->write_off + need <= c->seg_size) {
-				*out = id;
-				return 0;
-			}
-			/* No room for this item: it goes to eviction's care. */
-			seal_into(c, id, SHMC__SEG_SMALL);
-		}
+	if (h->free_count) {
+		uint32_t id = list_pop(c, FREE_L(h));
+		return id == UINT32_MAX ? SHMC_ECORRUPT : punch_one(c, id);
 	}
-	for (uint32_t round = 0; round < 2 * c->nseg_max + 8; round++) {
-		uint32_t reserve = cf ? 0 : SHMC__CF_RESERVE;
-		if (h->free_count > reserve) {
-			uint32_t id = list_pop(c, HDR_LIST(h, free));
-			if (id != UINT32_MAX && id < h->nseg_committed) {
-				*out = id;
-				return 0;
-			}
-			continue;
-		}
-		if (!err && h->committed + c->seg_size <= budget(h) &&
-		    (h->holes || h->nseg_committed < c->nseg_max)) {
-			err = commit_one(c);
-			if (!err)
-				continue;
-		}
-		if (cf)
-			return SHMC_ESTALLED;
-		if (h->retire_count) {
-			int rc = reclaim_retired(c, t, true);
+	if (reclaim_retired(c, t))
+		return 0;
+	uint32_t id = seg_id(c, h->retire_head);
+	if (id != UINT32_MAX) {
+		*wait = shmc__seg(c, id)->retire_epoch;
+		return WAIT;
+	}
+	uint32_t parked = h->park_count;
+	scan_parked(c, t, false, 0, &id, wait);
+	if (h->park_count < parked)
+		return 0;
+	if (evict_one(c, t) == 0)
+		return 0;
+	if (*wait)
+		return WAIT;
+	if (reclaim_orphans(c))
+		return 0;
+	return revoke_one(c, t, wait);
+}
+
+/*
+ * log_lock held.  A segment for a writer that needs `need` bytes in it: a
+ * parked one with the room, else a free one (keeping the copy-forward
+ * reserve), committing, reclaiming or evicting as needed.  0 with *out,
+ * WAIT with *wait, or an error.
+ */
+static int get_segment(struct shmc *c, struct shmc__thr *t, uint64_t need,
+                       uint32_t *out, uint64_t *wait)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	bool scanned = false;
+	int err = 0;
+	for (uint32_t round = 0; round < 4 * c->nseg_max + 64; round++) {
+		*wait = 0;
+		if (over_budget(c, 0)) {
+			/* A shrink is under way or was interrupted: help it. */
+			int rc = release_one(c, t, wait);
 			if (rc)
 				return rc;
 			continue;
 		}
-		if (round == 0)
-			reap_dead_writers(c);
-		if (h->free_count > reserve)
+		if (h->free_count > SHMC__CF_RESERVE) {
+			uint32_t id = list_pop(c, FREE_L(h));
+			if (id != UINT32_MAX) {
+				*out = id;
+				return 0;
+			}
 			continue;
-		int rc = evict_one(c, t);
-		if (rc == SHMC_ESTALLED)
-			rc = revoke_one(c, t);
-		if (rc)
-			return err ? err : rc;
+		}
+		uint64_t pwait;
+		if (h->park_count && scan_parked(c, t, true, need, out, &pwait))
+			return 0;
+		if (!err) {
+			err = commit_one(c);
+			if (!err)
+				continue;
+		}
+		if (reclaim_retired(c, t))
+			continue;
+		uint32_t r = seg_id(c, h->retire_head);
+		if (r != UINT32_MAX) {
+			*wait = shmc__seg(c, r)->retire_epoch;
+			return WAIT;
+		}
+		if (!scanned) {
+			scanned = true;
+			int64_t open = (int64_t)h->seg_used - h->free_count -
+			               h->small_count - h->main_count -
+			               h->park_count - h->retire_count;
+			if (open * 4 >= (int64_t)h->seg_used &&
+			    reclaim_orphans(c))
+				continue;
+		}
+		if (evict_one(c, t) == 0)
+			continue;
+		if (h->park_count) {
+			if (scan_parked(c, t, true, need, out, &pwait))
+				return 0;
+			if (pwait) {
+				*wait = pwait;
+				return WAIT;
+			}
+			continue;
+		}
+		if (reclaim_orphans(c))
+			continue;
+		int rc = revoke_one(c, t, wait);
+		return rc == SHMC_ESTALLED && err && err != SHMC_EBUDGET ? err
+		                                                          : rc;
 	}
-	return SHMC_ESTALLED;
+	return SHMC_ECORRUPT;
+}
+
+/* Waits, log_lock released, for memory stamped with epoch e. */
+static int grace_wait(struct shmc *c, struct shmc__thr *t, uint64_t e)
+{
+	int rc = shmc__epoch_wait(&c->map, e, t->slot, SHMC__GRACE_TIMEOUT_NS,
+	                          shmc__dead_slot, false, c);
+	shmc__ctr_add(t, SHMC__C_GRACE_PERIODS, 1);
+	if (rc)
+		shmc__ctr_add(t, SHMC__C_STALLS, 1);
+	return rc;
 }
 
 /* Gives this thread a new open segment with room for `need` bytes (the
- * old one, too full for the item, sealed). */
+ * old one, too full for the item, closed). */
 static int refill(struct shmc *c, struct shmc__thr *t, uint64_t need)
 {
 	struct shmc__slot *s = t->s;
-	uint32_t id;
-	shmc__log_lock(c);
-	if (s->open_seg)
-		log_close_open(c, t->slot, false);
-	int rc = get_segment(c, t, false, need, &id);
-	if (rc == 0) {
-		struct shmc__seghdr *sh = shmc__seg(c, id);
-		if (sh->state == SHMC__SEG_PARKED) {
-			/* Go on where its last writer stopped. */
-			sh->owner = t->slot + 1;
-			shmc__store(&sh->state, SHMC__SEG_OPEN,
-			            __ATOMIC_RELEASE);
-		} else {
-			make_open(c, id, SHMC__SEG_OPEN, t->slot + 1);
+	uint32_t id = UINT32_MAX;
+	int rc = SHMC_ESTALLED;
+	for (int attempt = 0; attempt < 64; attempt++) {
+		uint64_t wait = 0;
+		bool fresh = false;
+		rc = shmc__log_lock(c);
+		if (rc)
+			return rc;
+		shmc__log_close_own(c, t);
+		rc = get_segment(c, t, need, &id, &wait);
+		if (rc == 0) {
+			uint32_t gen = shmc__load(&s->generation,
+			                          __ATOMIC_RELAXED);
+			fresh = dir_state(c, id) == SHMC__SEG_FREE;
+			if (fresh)
+				make_open(c, id, t->slot + 1, gen);
+			else /* adopted: go on where its last writer stopped */
+				dir_set(c, id, SHMC__SEG_OPEN, t->slot + 1, gen);
+			shmc__store(&s->open_seg, id + 1, __ATOMIC_RELAXED);
 		}
-		shmc__store(&s->open_seg, id + 1, __ATOMIC_RELAXED);
+		/* Opportunistically free what is already safe. */
+		if (c->map.hdr->retire_count)
+			reclaim_retired(c, t);
+		shmc__log_unlock(c);
+		if (rc == WAIT) {
+			rc = grace_wait(c, t, wait);
+			if (rc)
+				break;
+			continue;
+		}
+		/* Map the whole segment into this process now, in one call,
+		 * rather than take a page fault every 4 KiB of the next
+		 * segment_size bytes of sets.  Outside log_lock; a hint. */
+		if (rc == 0 && fresh)
+			shmc__seg_prefault(&c->map,
+			                   c->map.hdr->data_off +
+			                       ((uint64_t)id << c->seg_shift),
+			                   c->seg_size);
+		break;
 	}
-	/* Opportunistically free what is already safe, without waiting. */
-	if (c->map.hdr->retire_count)
-		reclaim_retired(c, t, false);
-	shmc__log_unlock(c);
-	/* Map the whole segment into this process now, in one call, rather
-	 * than take a page fault every 4 KiB of the next segment_size bytes
-	 * of sets.  Outside log_lock; a hint, so errors are ignored. */
-	if (rc == 0)
-		shmc__seg_prefault(&c->map,
-		                   c->map.hdr->data_off +
-		                       ((uint64_t)id << c->seg_shift),
-		                   c->seg_size);
 	if (t->evicted) {
 		t->evicted = false;
 		shmc__autogrow_check(c, t);
 	}
-	return rc;
+	return rc == WAIT ? SHMC_ESTALLED : rc;
 }
 
 int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
@@ -760,13 +1062,13 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 	struct shmc__slot *s = t->s;
 	SHMC__ASSERT(t->depth > 0);
 	for (;;) {
-		/* Relaxed: our own field, or 0 stored by a revoker whose grace
-		 * period (which waits for this section) orders it for us. */
-		uint32_t id = seg_id(c, shmc__load(&s->open_seg,
-		                                   __ATOMIC_RELAXED));
-		if (SHMC__LIKELY(id != UINT32_MAX)) {
+		/* Relaxed: our own field, or 0 stored by a detacher whose
+		 * grace period (which waits for this section) orders it. */
+		uint32_t id = shmc__load(&s->open_seg, __ATOMIC_RELAXED) - 1;
+		if (SHMC__LIKELY(id < c->nseg_max)) {
 			uint64_t w = shmc__seg(c, id)->write_off;
-			if (SHMC__LIKELY(w + size <= c->seg_size)) {
+			if (SHMC__LIKELY(w <= c->seg_size &&
+			                 size <= c->seg_size - w)) {
 				*off = ((uint64_t)id << c->seg_shift) + w;
 				return 0;
 			}
@@ -781,129 +1083,81 @@ int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
 	}
 }
 
-/* log_lock held.  Gives one data segment back to the system: a free one
- * if there is one, else one made free by eviction (hot items copied
- * forward where room allows). */
-static int release_one(struct shmc *c, struct shmc__thr *t)
+int shmc__log_lock_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes)
 {
-	struct shmc__hdr *h = c->map.hdr;
-	uint32_t id;
-	int rc;
-	if (h->free_count > 0) {
-		id = list_pop(c, HDR_LIST(h, free));
-		if (id == UINT32_MAX)
-			return 0;
-	} else if (get_segment(c, t, true, 0, &id) != 0) {
-		/* the copy-forward reserve is used up too: evict into it */
-		if (h->retire_count)
-			return reclaim_retired(c, t, true);
-		return evict_one(c, t);
-	}
-	rc = punch_one(c, id);
-	return rc;
-}
-
-/* log_lock held.  Gives segments back until `bytes` more fit the budget. */
-int shmc__log_make_room(struct shmc *c, struct shmc__thr *t, uint64_t bytes)
-{
-	struct shmc__hdr *h = c->map.hdr;
-	while (h->committed + bytes > budget(h)) {
-		int rc = release_one(c, t);
+	for (uint32_t round = 0; round < 4 * c->nseg_max + 64; round++) {
+		int rc = shmc__log_lock(c);
 		if (rc)
 			return rc;
+		uint64_t wait = 0;
+		for (uint32_t n = 0; rc == 0 && over_budget(c, bytes); n++)
+			rc = n < 4 * c->nseg_max + 64 ? release_one(c, t, &wait)
+			                              : SHMC_ECORRUPT;
+		if (rc == 0)
+			return 0; /* with the lock */
+		shmc__log_unlock(c);
+		if (rc != WAIT)
+			return rc;
+		if ((rc = grace_wait(c, t, wait)) != 0)
+			return rc;
 	}
-	return 0;
+	return SHMC_ECORRUPT;
 }
 
-/* log_lock held.  At most `max` steps towards committed <= memory.
- * 0 when there, 1 when there is more to do, or an error. */
 int shmc__log_shrink_step(struct shmc *c, struct shmc__thr *t, unsigned max)
 {
-	struct shmc__hdr *h = c->map.hdr;
-	for (unsigned n = 0; n < max; n++) {
-		if (h->committed <= budget(h))
-			return 0;
-		int rc = release_one(c, t);
-		if (rc)
-			return rc;
-	}
-	return h->committed > budget(h);
+	uint64_t wait = 0;
+	int rc = shmc__log_lock(c);
+	if (rc)
+		return rc;
+	for (unsigned n = 0; rc == 0 && n < max && over_budget(c, 0); n++)
+		rc = release_one(c, t, &wait);
+	bool more = over_budget(c, 0);
+	shmc__log_unlock(c);
+	if (rc == WAIT)
+		rc = grace_wait(c, t, wait);
+	return rc ? rc : more;
 }
 
-/*
- * Commits up to `max` new segments towards the budget, the fallocate done
- * with log_lock released (it zeroes memory: ~0.5 ms a MiB), so writers
- * that need a segment meanwhile are not held up.  The ids are reserved
- * first as holes (state UNUSED below nseg_committed, which is what a hole
- * is), so nobody else extends into them and a repair counts them right.
- * A writer's commit_one may still pick one up as a hole; whoever makes it
- * FREE first owns it.  1 when there is more to do, 0 when no more fit,
- * or -errno (ENOSPC): the reserved ids then stay holes, as they are.
- */
 int shmc__log_grow_step(struct shmc *c, unsigned max)
 {
-	struct shmc__hdr *h = c->map.hdr;
-	shmc__log_lock(c);
-	uint64_t mem = budget(h);
-	if (h->holes) {
-		/* Refill what a shrink punched, one at a time, under the
-		 * lock (holes are found with a system call each). */
-		int rc = 0;
-		bool more = h->committed + c->seg_size <= mem;
-		if (more)
-			rc = commit_one(c);
-		shmc__log_unlock(c);
-		return rc ? rc : more;
-	}
-	uint64_t room = mem > h->committed ? mem - h->committed : 0;
-	uint64_t k = room >> c->seg_shift;
-	if (k > max)
-		k = max;
-	if (k > c->nseg_max - h->nseg_committed)
-		k = c->nseg_max - h->nseg_committed;
-	if (k == 0) {
-		shmc__log_unlock(c);
-		return 0;
-	}
-	uint32_t id0 = h->nseg_committed;
-	h->nseg_committed += (uint32_t)k;
-	h->holes += (uint32_t)k;
+	int rc = shmc__log_lock(c);
+	if (rc)
+		return rc;
+	for (unsigned n = 0; rc == 0 && n < max; n++)
+		rc = commit_one(c);
 	shmc__log_unlock(c);
-
-	int rc = shmc__seg_commit(&c->map,
-	                          h->data_off + ((uint64_t)id0 << c->seg_shift),
-	                          k << c->seg_shift);
-
-	shmc__log_lock(c);
-	for (uint32_t id = id0; rc == 0 && id < id0 + k; id++) {
-		if (shmc__seg(c, id)->state != SHMC__SEG_UNUSED)
-			continue; /* a writer committed this hole itself */
-		if (h->committed + c->seg_size > budget(h)) {
-			/* Meanwhile index growth took budget (ix_commit,
-			 * pool_grow): give this one back, it stays a hole. */
-			shmc__seg_punch(&c->map,
-			                h->data_off + ((uint64_t)id << c->seg_shift),
-			                c->seg_size);
-			continue;
-		}
-		make_free(c, id);
-		h->holes--;
-		h->committed += c->seg_size;
-	}
-	shmc__log_unlock(c);
-	return rc ? rc : 1;
+	return rc == SHMC_EBUDGET ? 0 : rc ? rc : 1;
 }
 
-/* Gives back free segments (never evicting) until committed <= target:
- * a failed grow returns what it committed, leaving the cache as it was. */
 void shmc__log_trim_free(struct shmc *c, uint64_t target)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	shmc__log_lock(c);
-	while (h->committed > target && h->free_count > SHMC__CF_RESERVE) {
-		uint32_t id = list_pop(c, HDR_LIST(h, free));
+	if (shmc__log_lock(c))
+		return;
+	while (shmc__committed(c) > target && h->free_count > SHMC__CF_RESERVE) {
+		uint32_t id = list_pop(c, FREE_L(h));
 		if (id == UINT32_MAX || punch_one(c, id) != 0)
 			break;
 	}
 	shmc__log_unlock(c);
+}
+
+void shmc__log_census(struct shmc *c, uint32_t n[SHMC__CENSUS])
+{
+	memset(n, 0, SHMC__CENSUS * sizeof(n[0]));
+	uint32_t hw = seg_hw(c);
+	for (uint32_t id = 0; id < hw; id++) {
+		/* Relaxed: a gauge; a word may change as we count. */
+		uint64_t w = shmc__load(&c->dir[id], __ATOMIC_RELAXED);
+		uint32_t st = SHMC__DIR_STATE(w), o = SHMC__DIR_OWNER(w);
+		if (st == SHMC__SEG_OPEN)
+			n[!o ? SHMC__CENSUS_PARKED
+			     : o == SHMC__OWNER_CF ? SHMC__CENSUS_CF
+			                           : SHMC__SEG_OPEN]++;
+		else if (st < SHMC__SEG_NSTATES)
+			n[st]++;
+		else
+			n[SHMC__CENSUS_BAD]++;
+	}
 }

@@ -101,7 +101,7 @@ static int report(struct shmc *c, uint64_t from, uint64_t to, uint32_t done,
 	struct shmc_resize_progress p = {
 	    .from = from,
 	    .to = to,
-	    .committed = shmc__load(&c->map.hdr->committed, __ATOMIC_RELAXED),
+	    .committed = shmc__committed(c),
 	    .done = done,
 	};
 	return fn(&p, arg) ? -ECANCELED : 0;
@@ -118,15 +118,14 @@ static int shrink_to_budget(struct shmc *c, struct shmc__thr *t,
 	unsigned idle = 0;
 	for (;;) {
 		uint64_t t0 = shmc__now_ns();
-		shmc__log_lock(c);
 		int rc = shmc__log_shrink_step(c, t, STEP_SEGMENTS);
-		uint64_t now = c->map.hdr->committed;
-		shmc__log_unlock(c);
+		uint64_t now = shmc__committed(c);
 		if (rc <= 0)
 			return rc;
 		pace(shmc__now_ns() - t0);
-		/* Each step gives back memory or evicts; a long run of steps
-		 * that change nothing means nothing more can be had. */
+		/* Each step gives back memory, evicts or waits for readers; a
+		 * long run of steps that change nothing means nothing more
+		 * can be had. */
 		idle = now < last ? 0 : idle + 1;
 		last = now < last ? now : last;
 		if (idle > 64)
@@ -137,27 +136,16 @@ static int shrink_to_budget(struct shmc *c, struct shmc__thr *t,
 	}
 }
 
-/* The mutable header fields a resume would act on, against the immutable
- * ones: a corrupt segment is left for shmc_check to report, not acted on. */
+/* The resize state a resume would act on, against the immutable header:
+ * a corrupt segment is left for shmc_check to report, not acted on. */
 static bool resumable(struct shmc *c)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	uint64_t g = h->index_geom;
-	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
-	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
-	return h->resize_phase <= PHASE_SHRINK &&
+	return (h->resize_phase == PHASE_GROW ||
+	        h->resize_phase == PHASE_SHRINK) &&
 	       h->resize_target <= h->max_memory &&
-	       h->max_memory <= h->file_size &&
-	       h->nseg_committed <= c->nseg_max &&
-	       h->holes <= h->nseg_committed &&
-	       h->free_count <= h->nseg_committed &&
-	       h->small_count <= h->nseg_committed &&
-	       h->main_count <= h->nseg_committed &&
-	       h->retire_count <= h->nseg_committed &&
-	       h->park_count <= h->nseg_committed &&
-	       h->pool_committed <= c->pool_max && L <= 40 &&
-	       (1ull << L) <= c->index_max_mask && p < (1ull << L) &&
-	       h->committed <= h->file_size;
+	       h->resize_from <= h->max_memory &&
+	       h->max_memory <= h->file_size;
 }
 
 /* The index size this budget and item count call for. */
@@ -176,23 +164,31 @@ static void index_follow(struct shmc *c, struct shmc__thr *t)
 		shmc__ix_resize(c, t, want);
 }
 
-/* resize_lock held. */
-static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
-                     uint32_t reason,
-                     int (*fn)(const struct shmc_resize_progress *, void *),
-                     void *arg)
+/*
+ * resize_lock held.  Moves the budget from `from` to `to` and does the
+ * work.  The phase is recorded first and cleared only when the work is
+ * done, so a resizer that dies, is cancelled or is stopped by a stalled
+ * reader leaves a resize that the next holder of resize_lock resumes
+ * with the same phase: a shrink is finished, never mistaken for a grow
+ * because the budget already says the target.
+ */
+static int run_resize(struct shmc *c, struct shmc__thr *t, uint64_t from,
+                      uint64_t to, uint32_t phase, uint32_t reason,
+                      int (*fn)(const struct shmc_resize_progress *, void *),
+                      void *arg)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	uint64_t from = shmc__load(&h->memory, __ATOMIC_RELAXED);
 	h->resize_target = to;
 	h->resize_from = from;
 	h->resize_started = shmc__now(c);
 	h->resize_pid = (int32_t)getpid();
 	h->resize_reason = reason;
-	h->resize_phase = to >= from ? PHASE_GROW : PHASE_SHRINK;
+	/* Release: the fields above are complete before a reader of the
+	 * phase (shmc__resize_resume, stats) acts on them. */
+	shmc__store(&h->resize_phase, phase, __ATOMIC_RELEASE);
 	int rc = 0;
-	uint64_t committed0 = shmc__load(&h->committed, __ATOMIC_RELAXED);
-	if (to >= from) {
+	if (phase == PHASE_GROW) {
+		uint64_t committed0 = shmc__committed(c);
 		/* Visible to every process at once (no lock to wait for):
 		 * from here a writer in need commits a segment itself. */
 		shmc__store(&h->memory, to, __ATOMIC_RELEASE);
@@ -210,27 +206,40 @@ static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
 			 * and what this grow committed. */
 			shmc__store(&h->memory, from, __ATOMIC_RELEASE);
 			shmc__log_trim_free(c, committed0);
-			int rc2 = shrink_to_budget(c, t, from, from, NULL, NULL);
-			if (rc2 == 0)
-				h->resize_phase = PHASE_NONE;
+			if (shrink_to_budget(c, t, from, from, NULL, NULL) == 0)
+				shmc__store(&h->resize_phase, PHASE_NONE,
+				            __ATOMIC_RELEASE);
 			return rc;
 		}
+		/* A cancelled grow is complete as far as it went: the budget
+		 * is the target, and writers commit the rest on demand. */
+		rc = rc == -ECANCELED ? rc : 0;
 	} else {
-		/* No new commits past this from now on, in every process. */
+		/* No new commits past this from now on, in every process;
+		 * and from now on writers in need give memory back too. */
 		shmc__store(&h->memory, to, __ATOMIC_RELEASE);
 		rc = shrink_to_budget(c, t, from, to, fn, arg);
 		if (rc == 0)
 			index_follow(c, t);
 	}
-	if (rc == 0 || rc == -ECANCELED) {
-		if (from != to && (h->resize_phase == PHASE_GROW || rc == 0))
+	if (rc == 0 || phase == PHASE_GROW) {
+		if (from != to)
 			record(c, from, to, reason);
-		if (rc == 0 || h->resize_phase == PHASE_GROW)
-			h->resize_phase = PHASE_NONE;
+		shmc__store(&h->resize_phase, PHASE_NONE, __ATOMIC_RELEASE);
 	}
 	if (rc == 0)
 		report(c, from, to, 1, fn, arg);
 	return rc;
+}
+
+static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
+                     uint32_t reason,
+                     int (*fn)(const struct shmc_resize_progress *, void *),
+                     void *arg)
+{
+	uint64_t from = shmc__load(&c->map.hdr->memory, __ATOMIC_RELAXED);
+	return run_resize(c, t, from, to, to >= from ? PHASE_GROW : PHASE_SHRINK,
+	                  reason, fn, arg);
 }
 
 /* Locks resize_lock; on a dead holder, finishes its resize first. */
@@ -247,10 +256,13 @@ static int resize_lock(struct shmc *c, struct shmc__thr *t, bool try)
 	}
 	if (rc)
 		return -rc;
-	if (h->resize_phase != PHASE_NONE && resumable(c)) {
-		uint64_t to = h->resize_target;
-		if (to >= shmc__min_memory(c))
-			do_resize(c, t, to, SHMC_RESIZE_RESUMED, NULL, NULL);
+	if (h->resize_phase != PHASE_NONE) {
+		/* Finish what was recorded, in its own direction. */
+		uint64_t to = h->resize_target, floor = shmc__min_memory(c);
+		if (resumable(c))
+			run_resize(c, t, h->resize_from, to > floor ? to : floor,
+			           h->resize_phase, SHMC_RESIZE_RESUMED, NULL,
+			           NULL);
 		else
 			h->resize_phase = PHASE_NONE;
 	}
@@ -385,7 +397,8 @@ void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t)
 		return;
 	uint64_t mem = shmc__load(&h->memory, __ATOMIC_ACQUIRE), free_b =
 	    (uint64_t)(h->free_count + h->retire_count) * c->seg_size;
-	uint64_t used = h->committed > free_b ? h->committed - free_b : 0;
+	uint64_t committed = shmc__committed(c);
+	uint64_t used = committed > free_b ? committed - free_b : 0;
 	uint64_t sets = sum_ctr(c, SHMC__C_SETS) + sum_ctr(c, SHMC__C_ADDS);
 	uint64_t ghosts = sum_ctr(c, SHMC__C_GHOST_HITS);
 	if (used * 100 < mem * h->ag_util_pct || mem >= h->ag_ceiling) {

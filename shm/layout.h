@@ -15,6 +15,9 @@
  *   |                    |  the top (pool_committed buckets)
  *   +--------------------+ ghost_off
  *   | ghost fingerprints |  index_max_buckets x 4 x u32
+ *   +--------------------+ dir_off (page aligned, derived: SHMC__DIR_OFF)
+ *   | segment directory  |  nseg_max x u64: each data segment's state word,
+ *   |                    |  committed a page at a time up to nseg_hw
  *   +--------------------+ data_off (page aligned)
  *   | data segments      |  nseg_max x segment_size, committed on demand
  *   +--------------------+ file_size (the reservation)
@@ -48,34 +51,43 @@
  *                                without fences, SHMC__MB_NOMB once one
  *                                that cannot membarrier attached; sticky,
  *                                CAS at attach (shm/epoch.c)
- *   320     8  memory            budget; log_lock
- *   328     8  committed         bytes committed in the file; log_lock
+ *   320     8  memory            budget; log_lock (a resize stores it
+ *                                without: atomic, release)
+ *   328     8  seg_used          segments whose directory state is not
+ *                                UNUSED; changed only by dir_set (log.c)
+ *                                under log_lock, recounted by repair.
+ *                                Committed bytes are derived from it
+ *                                (shmc__committed)
  *   336     8  index_geom        linear-hashing state: level << 40 | split
  *                                pointer; index_lock to change, atomic to read
- *   344     4  nseg_committed    segments [0, n) have been committed; log_lock
+ *   344     4  nseg_hw           high-water mark: segments [0, n) may have
+ *                                been committed, and directory entries
+ *                                [0, n) are committed memory; only grows;
+ *                                log_lock
  *   348    12  free head/tail/n  free segments; log_lock
  *   360    24  small/main head, tail, count: the S3-FIFO queues; log_lock
  *   384    12  retire head/tail/n: evicted, waiting a grace period; log_lock
  *   396     4  cf_seg            copy-forward destination (segment + 1)
  *   400     4  ghost_mask        ghost table size - 1 (create)
- *   404     4  holes             segments below nseg_committed punched out
- *                                by a shrink (state UNUSED); log_lock
+ *   404     4  unused_hint       no UNUSED segment below it (a hint for
+ *                                commit; never trusted, repair resets it)
  *   408     8  seal_seq          order of sealed segments in the queues;
  *                                log_lock (lets a repair rebuild them)
  *   416     8  index_committed   bytes of the index region committed;
- *                                index_lock (and log_lock for committed)
+ *                                index_lock and log_lock to change
  *   424     8  items_approx      items, batched by writers (atomic add)
  *   432     8  pool_free         free overflow buckets, a Treiber stack with
  *                                an ABA tag; CAS by writers under a bucket
  *                                lock
  *   440     4  pool_committed    overflow buckets committed; index_lock
+ *                                and log_lock to change
  *   444     4  pool_nfree        free overflow buckets (atomic, approximate)
  *   448    40  index_lock        robust mutex: index splits and merges
  *   512    40  resize_lock       robust mutex: held for a whole resize
  *   576    40  resize_*          target, from, start, phase, pid, reason of
  *                                the resize in progress; resize_lock
  *   616     8  max_memory        the largest budget (create)
- *   624    12  park head/tail/n  parked segments (log.c); log_lock
+ *   624    12  park head/tail/n  unowned OPEN segments (log.c); log_lock
  *   640    56  ag_*              autogrow policy and pressure window;
  *                                policy under resize_lock, window atomic
  *   704   512  hist[16]          ring of the last resizes; resize_lock
@@ -86,10 +98,13 @@
  * INVARIANTS
  *   - Every offset and length read from the segment is bounds-checked
  *     against file_size (or the segment it belongs to) before use.
- *   - A segment is in exactly one of: free list, owned by one writer slot
- *     (open), small queue, main queue, retire list, park list,
- *     copy-forward destination, a hole, or not yet committed
- *     (id >= nseg_committed).
+ *   - The directory entry of a segment is the truth about it (log.c draws
+ *     the state machine); the lists and seg_used are caches of it that a
+ *     repair rebuilds.  Every segment whose entry is UNUSED holds no
+ *     blocks of the file; every other one is committed.
+ *   - committed bytes = the fixed parts (header, slots, index in use,
+ *     overflow pool, ghosts, directory up to nseg_hw) + seg_used segments;
+ *     a commit happens only when the result stays within the budget.
  *   - A published index entry points at a complete item that lies below
  *     its segment's write_off.
  *   - Memory referenced by an index entry is reused only after the entry
@@ -103,7 +118,7 @@
 #include <stdint.h>
 
 #define SHMC__MAGIC "SHMCACH"
-#define SHMC__FORMAT_VERSION 1u
+#define SHMC__FORMAT_VERSION 2u
 #define SHMC__CACHELINE 64u
 #define SHMC__PAGE 4096u
 #define SHMC__HDR_SIZE 4096u
@@ -114,6 +129,10 @@
 #define SHMC__SEGHDR_SIZE 64u
 #define SHMC__CHECKSUM_SPAN 160u
 #define SHMC__NONE 0u /* list terminator: links store segment id + 1 */
+/* The largest geometry create() makes and open() accepts: one rule for
+ * both (create caps, open refuses beyond). */
+#define SHMC__INDEX_MAX (1ull << 32)  /* index buckets */
+#define SHMC__NSEG_MAX (1u << 30)     /* data segments */
 
 /* abi word: what must be the same in every process that shares a segment. */
 #define SHMC__ABI                                                              \
@@ -152,16 +171,16 @@ struct shmc__hdr {
 
 	/* 320: log state, all under log_lock */
 	uint64_t memory;
-	uint64_t committed;
+	uint64_t seg_used;
 	uint64_t index_geom;
-	uint32_t nseg_committed;
+	uint32_t nseg_hw;
 	uint32_t free_head, free_tail, free_count;
 	uint32_t small_head, small_tail, small_count;
 	uint32_t main_head, main_tail, main_count;
 	uint32_t retire_head, retire_tail, retire_count;
 	uint32_t cf_seg;
 	uint32_t ghost_mask;
-	uint32_t holes;
+	uint32_t unused_hint;
 	uint64_t seal_seq;
 	uint64_t index_committed;
 	int64_t items_approx;
@@ -305,44 +324,81 @@ _Static_assert(sizeof(struct shmc__slot) <= SHMC__SLOT_SIZE, "slot size");
 _Static_assert(offsetof(struct shmc__slot, mutex) == 128, "layout");
 
 /*
- * SEGMENT HEADER: the first 64 bytes of every data segment.
+ * SEGMENT DIRECTORY: one u64 per data segment, outside the segments, so a
+ * segment's state can be read without touching its memory (a read of a
+ * punched segment would allocate a page on tmpfs) and without asking the
+ * file system where its holes are.  Written only under log_lock, by
+ * dir_set() in log.c; read without it (stats, check) as a hint.
  *
- *   state, queue, next        log_lock
- *   write_off                 the owning writer only (release store after
- *                             the item bytes, before the item is published);
- *                             frozen once the segment is sealed
- *   max_expiry                the owner (or the evictor for cf_seg): newest
- *                             expiry of any item, UINT32_MAX if one never
- *                             expires
- *   retire_epoch              log_lock, when the segment is retired
+ *   bits  0..7   state (enum shmc__seg_state)
+ *   bits  8..23  owner of an OPEN segment: writer slot + 1, 0 = none
+ *                (parked: waiting for its grace period or a writer to
+ *                adopt it), SHMC__OWNER_CF = the evictor's copy-forward
+ *                destination (hdr->cf_seg)
+ *   bits 32..63  the writer slot's generation when it took the segment
+ */
+#define SHMC__DIR_STATE(w) ((uint32_t)(w) & 0xffu)
+#define SHMC__DIR_OWNER(w) ((uint32_t)((w) >> 8) & 0xffffu)
+#define SHMC__DIR_GEN(w) ((uint32_t)((w) >> 32))
+#define SHMC__DIR_WORD(state, owner, gen)                                      \
+	((uint64_t)(state) | ((uint64_t)(owner) << 8) | ((uint64_t)(gen) << 32))
+#define SHMC__OWNER_CF 0xffffu
+
+/* The directory follows the ghost table, page aligned. */
+static inline uint64_t shmc__dir_off(uint64_t ghost_off,
+                                     uint64_t index_max_buckets)
+{
+	uint64_t end = ghost_off + index_max_buckets * SHMC__GHOST_PER_BUCKET * 4;
+	return (end + SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1);
+}
+
+/* Bytes of directory that cover segments [0, n): whole pages. */
+static inline uint64_t shmc__dir_bytes(uint64_t n)
+{
+	return (n * 8 + SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1);
+}
+
+/*
+ * SEGMENT HEADER: the first 64 bytes of every committed data segment (the
+ * state lives in the directory).
+ *
+ *   next                      list link (segment + 1); log_lock
+ *   write_off                 the appender only: the owning writer of an
+ *                             OPEN segment (release store after the item
+ *                             bytes, before the item is published), or the
+ *                             evictor for the copy-forward segment under
+ *                             log_lock; frozen once the segment is sealed
+ *   max_expiry                the appender: newest expiry of any item,
+ *                             UINT32_MAX if one never expires
+ *   retire_epoch              log_lock: the epoch after which no reader
+ *                             (RETIRED) or appender (parked OPEN) can still
+ *                             be using it
  *   seq                       log_lock, hdr->seal_seq when it is sealed
  */
 struct shmc__seghdr {
 	uint32_t magic;
-	uint32_t state;
+	uint32_t pad0;
 	uint32_t next;
-	uint32_t owner;
+	uint32_t nitems;
 	uint64_t write_off;
 	uint64_t retire_epoch;
 	uint32_t max_expiry;
-	uint32_t nitems;
+	uint32_t pad1;
 	uint64_t seq;
 	uint8_t pad[16];
 };
 _Static_assert(sizeof(struct shmc__seghdr) == SHMC__SEGHDR_SIZE, "seghdr");
 
-#define SHMC__SEG_MAGIC 0x53454731u /* "SEG1" */
+#define SHMC__SEG_MAGIC 0x53454732u /* "SEG2" */
 
 enum shmc__seg_state {
-	SHMC__SEG_UNUSED = 0, /* committed, never used, or punched */
-	SHMC__SEG_FREE,
-	SHMC__SEG_OPEN,       /* a writer slot appends to it */
-	SHMC__SEG_SMALL,
-	SHMC__SEG_MAIN,
-	SHMC__SEG_RETIRED,
-	SHMC__SEG_CF,         /* the evictor's copy-forward destination */
-	SHMC__SEG_PARKED,     /* partly filled, its writer gone: the next
-	                       * writer to need a segment goes on in it */
+	SHMC__SEG_UNUSED = 0, /* no memory: never committed, or punched */
+	SHMC__SEG_FREE,       /* committed, empty, on the free list */
+	SHMC__SEG_OPEN,       /* being appended to (see the owner bits) */
+	SHMC__SEG_SMALL,      /* sealed, in the small FIFO */
+	SHMC__SEG_MAIN,       /* sealed, in the main FIFO */
+	SHMC__SEG_RETIRED,    /* evicted, waiting for its grace period */
+	SHMC__SEG_NSTATES
 };
 
 #endif /* SHMC_LAYOUT_H */

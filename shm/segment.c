@@ -120,16 +120,22 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
 		max_memory = memory;
 	if (max_memory < memory || max_memory > (1ull << 46))
 		return SHMC_EBUDGET;
-	if (index_buckets > (1ull << 32))
+	/* The largest index open() accepts is SHMC__INDEX_MAX buckets; an
+	 * explicit starting size must leave it room to grow 4x. */
+	if (index_buckets > SHMC__INDEX_MAX / 4)
 		return -EINVAL;
 	/* The index starts small and grows with the items (linear hashing,
 	 * lib/index.c); the reservation holds it at its largest. */
 	if (index_buckets == 0)
 		index_buckets = memory / 2048;
+	if (index_buckets > SHMC__INDEX_MAX / 4)
+		index_buckets = SHMC__INDEX_MAX / 4;
 	index_buckets = pow2_ceil(index_buckets < 256 ? 256 : index_buckets);
 	uint64_t index_max = pow2_ceil(max_memory / 256);
 	if (index_max < 4 * index_buckets)
 		index_max = 4 * index_buckets;
+	if (index_max > SHMC__INDEX_MAX)
+		index_max = SHMC__INDEX_MAX;
 
 	g->memory = memory;
 	g->max_memory = max_memory;
@@ -142,21 +148,22 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
 	                                           SHMC__SLOT_SIZE,
 	                        SHMC__PAGE);
 	g->ghost_off = g->index_off + index_max * SHMC__BUCKET_SIZE;
-	g->data_off = align_up(g->ghost_off + index_max *
-	                                          SHMC__GHOST_PER_BUCKET * 4,
-	                       SHMC__PAGE);
-	/* Committed from the start: the buckets in use and the ghosts. */
+	/* Committed from the start: the buckets in use and the ghosts (the
+	 * directory is committed with the segments it describes). */
 	g->index_committed = index_buckets * SHMC__BUCKET_SIZE;
 	g->fixed_committed =
 	    g->index_off + g->index_committed +
 	    align_up(index_buckets * SHMC__GHOST_PER_BUCKET * 4, SHMC__PAGE);
 	/* The budget must hold the fixed parts and a few segments. */
-	if (memory < g->fixed_committed + 4ull * seg_size)
+	if (memory < g->fixed_committed + 4ull * seg_size + SHMC__PAGE)
 		return SHMC_EBUDGET;
 	uint64_t nseg = (max_memory - g->fixed_committed) / seg_size;
-	if (nseg > UINT32_MAX - 1)
+	if (nseg > SHMC__NSEG_MAX)
 		return SHMC_EBUDGET;
 	g->nseg_max = (uint32_t)nseg;
+	g->data_off = align_up(shmc__dir_off(g->ghost_off, index_max) +
+	                           shmc__dir_bytes(nseg),
+	                       SHMC__PAGE);
 	g->file_size = g->data_off + nseg * seg_size;
 	return 0;
 }
@@ -186,7 +193,8 @@ int shmc__hdr_validate(const void *buf, size_t len, uint64_t file_size)
 	if (!is_pow2(h->seg_size) || h->seg_size < SHMC_SEGMENT_MIN ||
 	    h->seg_size > SHMC_SEGMENT_MAX || h->max_readers < 1 ||
 	    h->max_readers > 32767 || !is_pow2(h->index_max_buckets) ||
-	    h->index_max_buckets > (1ull << 32))
+	    h->index_max_buckets < 1024 ||
+	    h->index_max_buckets > SHMC__INDEX_MAX)
 		return SHMC_ECORRUPT;
 	if (h->slots_off != SHMC__HDR_SIZE ||
 	    h->index_off != align_up(h->slots_off + (uint64_t)h->max_readers *
@@ -194,11 +202,13 @@ int shmc__hdr_validate(const void *buf, size_t len, uint64_t file_size)
 	                             SHMC__PAGE) ||
 	    h->ghost_off != h->index_off + h->index_max_buckets *
 	                                       SHMC__BUCKET_SIZE ||
-	    h->data_off != align_up(h->ghost_off + h->index_max_buckets *
-	                                               SHMC__GHOST_PER_BUCKET * 4,
+	    h->nseg_max < 1 || h->nseg_max > SHMC__NSEG_MAX ||
+	    h->data_off != align_up(shmc__dir_off(h->ghost_off,
+	                                          h->index_max_buckets) +
+	                                shmc__dir_bytes(h->nseg_max),
 	                            SHMC__PAGE))
 		return SHMC_ECORRUPT;
-	if (h->nseg_max < 1 ||
+	if (
 	    h->data_off + (uint64_t)h->nseg_max * h->seg_size != file_size)
 		return SHMC_ECORRUPT;
 	if (memchr(h->name, 0, sizeof(h->name)) == NULL)
@@ -312,7 +322,6 @@ static void init_header(struct shmc__map *m, const char *name,
 	h->epoch = 1; /* 0 in a slot means "not reading" */
 	h->memory = g->memory;
 	h->max_memory = g->max_memory;
-	h->committed = g->fixed_committed;
 	h->index_geom = (uint64_t)__builtin_ctzll(g->index_buckets)
 	                << SHMC__GEOM_LEVEL_SHIFT;
 	h->index_committed = g->index_committed;

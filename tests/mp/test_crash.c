@@ -1157,7 +1157,7 @@ static void test_g_evictor_killed_retiring(void **state)
 	struct shmc__hdr *h = c->map.hdr;
 	char key[48];
 	for (uint64_t i = 0; !(h->free_count <= SHMC__CF_RESERVE &&
-	                       h->committed + SEG > h->memory);
+	                       shmc__committed(c) + SEG > h->memory);
 	     i++) {
 		mp_key(key, sizeof(key), "g-", i);
 		assert_int_equal(set_value(c, key, i, 4000), 0);

@@ -272,7 +272,8 @@ static void patch_hdr(const char *name, void (*fn)(struct shmc__hdr *h),
 	close(fd);
 }
 
-static void p_version(struct shmc__hdr *h) { h->version = 2; }
+static void p_version(struct shmc__hdr *h) { h->version = SHMC__FORMAT_VERSION + 1; }
+static void p_version1(struct shmc__hdr *h) { h->version = 1; }
 static void p_version0(struct shmc__hdr *h) { h->version = 0; }
 static void p_abi_line(struct shmc__hdr *h) { h->abi ^= 128u << 24; }
 static void p_abi_mutex(struct shmc__hdr *h) { h->abi += 1u << 16; }
@@ -297,6 +298,7 @@ static void test_version_and_corrupt(void **state)
 	} rows[] = {
 	    {p_version, true, SHMC_EVERSION},
 	    {p_version0, true, SHMC_EVERSION},
+	    {p_version1, true, SHMC_EVERSION}, /* before the directory */
 	    {p_abi_line, true, SHMC_EVERSION},
 	    {p_abi_mutex, true, SHMC_EVERSION},
 	    {p_abi_slot, true, SHMC_EVERSION},
