@@ -1,0 +1,338 @@
+/*
+ * test_review5_log.c - crash consistency of the log and of live resize
+ * (suite 'review'); each test failed before the segment directory, the
+ * one ownership mechanism and phase-keeping resume (lib/log.c).
+ *
+ *  - a reservation at the largest the API allows creates and opens;
+ *  - a shrink cancelled from its progress callback, or SIGKILLed, is
+ *    finished by the next shmc_open, and by writers alone: afterwards the
+ *    file's allocated blocks are within the budget;
+ *  - a resizer SIGKILLed between a grow step's fallocate and its
+ *    accounting leaks nothing, on tmpfs and on a disk file system;
+ *  - stats after a shrink: the segment breakdown sums, and nothing counts
+ *    more bytes than are committed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define MiB (1ull << 20)
+#define SEG (64u << 10)
+
+static char g_dir[256];
+
+/* A fresh private SHMCACHE_DIR under base (tmpfs or a disk). */
+static void use_dir(const char *base)
+{
+	snprintf(g_dir, sizeof(g_dir), "%s/shmcache-r5.XXXXXX", base);
+	if (!mkdtemp(g_dir))
+		fail_msg("mkdtemp under %s: %s", base, strerror(errno));
+	setenv("SHMCACHE_DIR", g_dir, 1);
+}
+
+static void drop_dir(const char *name)
+{
+	shmc_destroy(name);
+	rmdir(g_dir);
+}
+
+static void problem(const char *p, void *arg)
+{
+	(void)arg;
+	printf("  check: %s\n", p);
+}
+
+static uint64_t allocated(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/shmcache.%s", g_dir, name);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+static shmc_t *mk(const char *name, uint64_t mem, uint64_t max)
+{
+	struct shmc_create_opts o;
+	shmc_create_opts_init(&o);
+	o.memory = mem;
+	o.max_memory = max;
+	o.segment_size = SEG;
+	o.max_readers = 64;
+	shmc_t *c = NULL;
+	int rc = shmc_create(name, &o, &c);
+	if (rc)
+		fail_msg("create %s: %s", name, shmc_strerror(rc));
+	return c;
+}
+
+/* Writes `bytes` of 4 KiB values under keys prefix-i. */
+static void fill(shmc_t *c, const char *prefix, uint64_t bytes)
+{
+	static char v[4000];
+	char key[64];
+	for (uint64_t i = 0; i * sizeof(v) < bytes; i++) {
+		snprintf(key, sizeof(key), "%s%llu", prefix,
+		         (unsigned long long)i);
+		memset(v, (int)(i & 0xff), sizeof(v));
+		int rc = shmc_set(c, key, strlen(key), v, sizeof(v), 0, 0);
+		if (rc)
+			fail_msg("set %s: %s", key, shmc_strerror(rc));
+	}
+}
+
+static uint64_t budget(shmc_t *c)
+{
+	struct shmc_stats st;
+	assert_int_equal(shmc_stats(c, &st), 0);
+	return st.memory;
+}
+
+/* The file holds no more than the budget, and check is clean. */
+static void assert_within(shmc_t *c, const char *name, const char *when)
+{
+	/* A disk file system counts its own metadata (ext4's extent tree
+	 * blocks) in st_blocks too: a few blocks of slack there, none on
+	 * tmpfs. */
+	uint64_t slack = strncmp(g_dir, "/dev/shm", 8) ? 16u << 10 : 0;
+	uint64_t a = allocated(name), b = budget(c) + slack;
+	int problems = shmc_check(c, problem, NULL);
+	printf("  %s: allocated %llu KiB, budget %llu KiB, %d problem(s)\n",
+	       when, (unsigned long long)(a >> 10),
+	       (unsigned long long)(b >> 10), problems);
+	if (a > b)
+		fail_msg("%s: the file holds %llu bytes, %llu over the budget",
+		         when, (unsigned long long)a,
+		         (unsigned long long)(a - b));
+	assert_int_equal(problems, 0);
+}
+
+/* ---- bug 2: the largest reservation ----------------------------------- */
+
+static void largest_reservation_opens(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	uint64_t sizes[] = {(1ull << 40) + SEG * 16ull, 1ull << 44, 1ull << 46};
+	for (unsigned i = 0; i < 3; i++) {
+		shmc_t *c = mk("big", 64 * MiB, sizes[i]);
+		assert_int_equal(shmc_set(c, "k", 1, "v", 1, 0, 0), 0);
+		shmc_close(c);
+		int rc = shmc_open("big", 0, &c);
+		if (rc)
+			fail_msg("reservation %llu: created, but open says %s",
+			         (unsigned long long)sizes[i], shmc_err_name(rc));
+		char buf[8];
+		size_t n = sizeof(buf);
+		assert_int_equal(shmc_get(c, "k", 1, buf, &n, NULL), 0);
+		assert_int_equal(shmc_check(c, problem, NULL), 0);
+		shmc_close(c);
+		shmc_destroy("big");
+	}
+	rmdir(g_dir);
+}
+
+/* ---- bug 4: an interrupted shrink ------------------------------------- */
+
+static int cancel_at;
+static int on_progress(const struct shmc_resize_progress *p, void *arg)
+{
+	(void)p;
+	int *calls = arg;
+	if (++*calls < cancel_at)
+		return 0;
+	if (getenv("R5_KILL_IN_PROGRESS"))
+		raise(SIGKILL);
+	return 1;
+}
+
+/* A 256 MiB cache, full, being shrunk to 32 MiB and interrupted. */
+static shmc_t *shrink_interrupted(const char *name, bool kill_it)
+{
+	shmc_t *c = mk(name, 16 * MiB, 512 * MiB);
+	assert_int_equal(shmc_resize(c, 256 * MiB, 0, NULL, NULL), 0);
+	fill(c, "a", 300 * MiB);
+	int calls = 0;
+	cancel_at = 3;
+	if (!kill_it) {
+		int rc = shmc_resize(c, 32 * MiB, 0, on_progress, &calls);
+		assert_int_equal(rc, -ECANCELED);
+		return c;
+	}
+	shmc_close(c);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("R5_KILL_IN_PROGRESS", "1", 1);
+		shmc_t *cc = NULL;
+		if (shmc_open(name, 0, &cc) == 0)
+			shmc_resize(cc, 32 * MiB, 0, on_progress, &calls);
+		_exit(3); /* not reached: the callback kills us */
+	}
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+	return NULL;
+}
+
+static void cancelled_shrink_finished_by_open(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	shmc_t *c = shrink_interrupted("cs", false);
+	printf("  cancelled: allocated %llu KiB, budget %llu KiB\n",
+	       (unsigned long long)(allocated("cs") >> 10),
+	       (unsigned long long)(budget(c) >> 10));
+	shmc_close(c);
+	assert_int_equal(shmc_open("cs", 0, &c), 0); /* resumes */
+	assert_within(c, "cs", "after open");
+	assert_int_equal(budget(c), 32 * MiB);
+	shmc_close(c);
+	drop_dir("cs");
+}
+
+static void killed_shrink_finished_by_open(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	shrink_interrupted("ks", true);
+	shmc_t *c = NULL;
+	assert_int_equal(shmc_open("ks", 0, &c), 0); /* resumes */
+	assert_within(c, "ks", "after the resizer's death and an open");
+	shmc_close(c);
+	drop_dir("ks");
+}
+
+static void cancelled_shrink_finished_by_writers(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	shmc_t *c = shrink_interrupted("ws", false);
+	/* No resize, no open: only traffic. */
+	fill(c, "b", 64 * MiB);
+	assert_within(c, "ws", "after 64 MiB of sets");
+	shmc_close(c);
+	drop_dir("ws");
+}
+
+/* ---- bug 5: a resizer killed in the grow step -------------------------- */
+
+static int g_commits;
+static int kill_after_commit(int fd, int mode, off_t off, off_t len)
+{
+	int rc = fallocate(fd, mode, off, len);
+	/* The 4th data commit of the grow, done but not yet counted. */
+	if (mode == 0 && len >= SEG && ++g_commits == 4)
+		raise(SIGKILL);
+	return rc;
+}
+
+static void killed_grower(const char *base)
+{
+	use_dir(base);
+	shmc_t *c = mk("kg", 16 * MiB, 256 * MiB);
+	fill(c, "g", 8 * MiB);
+	shmc_close(c);
+	for (int round = 0; round < 3; round++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			shmc_t *cc = NULL;
+			if (shmc_open("kg", 0, &cc) != 0)
+				_exit(2);
+			g_commits = 0;
+			shmc__sys.fallocate = kill_after_commit;
+			shmc_resize(cc, (uint64_t)(64 + 32 * round) * MiB, 0,
+			            NULL, NULL);
+			_exit(3);
+		}
+		int ws;
+		assert_int_equal(waitpid(pid, &ws, 0), pid);
+		assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+		assert_int_equal(shmc_open("kg", 0, &c), 0); /* resumes */
+		assert_within(c, "kg", "after a killed grow and an open");
+		fill(c, "h", 4 * MiB);
+		assert_int_equal(shmc_resize(c, 16 * MiB, 0, NULL, NULL), 0);
+		assert_within(c, "kg", "after a shrink back to 16 MiB");
+		shmc_close(c);
+	}
+	drop_dir("kg");
+}
+
+static void killed_grower_tmpfs(void **state)
+{
+	(void)state;
+	killed_grower("/dev/shm");
+}
+
+static void killed_grower_disk(void **state)
+{
+	(void)state;
+	killed_grower("/var/tmp");
+}
+
+/* ---- bug 7: stats after a shrink --------------------------------------- */
+
+static void check_sums(shmc_t *c, const char *when)
+{
+	struct shmc_stats st;
+	struct shmc_info in;
+	assert_int_equal(shmc_stats(c, &st), 0);
+	assert_int_equal(shmc_info(c, &in), 0);
+	uint64_t segs = (uint64_t)st.segments_total * in.segment_size;
+	printf("  %s: %u segments = %u free + %u small + %u main + %u open + "
+	       "%u parked + %u retired; used %llu KiB, committed %llu KiB, "
+	       "budget %llu KiB\n",
+	       when, st.segments_total, st.segments_free, st.segments_small,
+	       st.segments_main, st.segments_open, st.segments_parked,
+	       st.segments_retired, (unsigned long long)(st.used_bytes >> 10),
+	       (unsigned long long)(st.committed_bytes >> 10),
+	       (unsigned long long)(st.memory >> 10));
+	assert_int_equal(st.segments_total,
+	                 st.segments_free + st.segments_small +
+	                     st.segments_main + st.segments_open +
+	                     st.segments_parked + st.segments_retired);
+	assert_true(segs <= st.committed_bytes);
+	assert_true(st.used_bytes <= segs);
+	assert_true(st.committed_bytes <= st.memory);
+}
+
+static void stats_after_shrink(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	shmc_t *c = mk("st", 16 * MiB, 512 * MiB);
+	check_sums(c, "fresh");
+	assert_int_equal(shmc_resize(c, 256 * MiB, 0, NULL, NULL), 0);
+	fill(c, "s", 300 * MiB);
+	check_sums(c, "full");
+	assert_int_equal(shmc_resize(c, 32 * MiB, 0, NULL, NULL), 0);
+	check_sums(c, "shrunk");
+	shmc_close(c);
+	drop_dir("st");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(largest_reservation_opens),
+	    cmocka_unit_test(cancelled_shrink_finished_by_open),
+	    cmocka_unit_test(killed_shrink_finished_by_open),
+	    cmocka_unit_test(cancelled_shrink_finished_by_writers),
+	    cmocka_unit_test(killed_grower_tmpfs),
+	    cmocka_unit_test(killed_grower_disk),
+	    cmocka_unit_test(stats_after_shrink),
+	};
+	if (getenv("R5_FILTER"))
+		cmocka_set_test_filter(getenv("R5_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
