@@ -132,6 +132,40 @@ int shmc__mutex_init(pthread_mutex_t *mu)
 	return -rc;
 }
 
+/*
+ * One timed wait of at most slice_ns.  Classifies the outcome: 0 taken,
+ * 1 taken from a dead owner (made consistent), -ETIMEDOUT, or
+ * SHMC_ECORRUPT for anything else: EINVAL (a type or kind no mutex we
+ * made can have), ENOTRECOVERABLE (a dead owner's lock released without
+ * being made consistent), EDEADLK or EAGAIN (an owner or count field that
+ * names us).  The mutex memory is then garbage; it is never "fixed" here,
+ * since another process may be using it in a way we cannot see.
+ */
+static int lock_slice(pthread_mutex_t *mu, uint64_t slice_ns)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t ns = (uint64_t)ts.tv_nsec + slice_ns;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	int rc = pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
+	if (rc == 0)
+		return 0;
+	if (rc == ETIMEDOUT)
+		return -ETIMEDOUT;
+	if (rc == EOWNERDEAD) {
+		/* Fails only if we do not hold it, which EOWNERDEAD says we
+		 * do; on failure the next locker gets ENOTRECOVERABLE, which
+		 * is reported as corrupt. */
+		if (pthread_mutex_consistent(mu) != 0) {
+			pthread_mutex_unlock(mu);
+			return SHMC_ECORRUPT;
+		}
+		return 1;
+	}
+	return SHMC_ECORRUPT;
+}
+
 int shmc__lock(pthread_mutex_t *mu)
 {
 	/*
@@ -144,25 +178,23 @@ int shmc__lock(pthread_mutex_t *mu)
 	 * every sleeper look again.
 	 */
 	int rc;
-	do {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 5 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		rc = pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
-	} while (rc == ETIMEDOUT);
-	if (rc == EOWNERDEAD) {
-		pthread_mutex_consistent(mu);
-		return 1;
+	while ((rc = lock_slice(mu, 5 * 1000 * 1000)) == -ETIMEDOUT)
+		;
+	return rc;
+}
+
+int shmc__lock_timed(pthread_mutex_t *mu, uint64_t timeout_ns)
+{
+	/* The same 5 ms slices as shmc__lock, for the same lost wake-ups,
+	 * until the deadline; one try even when timeout_ns is 0. */
+	uint64_t end = shmc__now_ns() + timeout_ns;
+	for (;;) {
+		uint64_t now = shmc__now_ns();
+		uint64_t left = end > now ? end - now : 0;
+		int rc = lock_slice(mu, left < 5000000u ? left : 5000000u);
+		if (rc != -ETIMEDOUT || shmc__now_ns() >= end)
+			return rc;
 	}
-	/* Any other failure means the mutex memory itself is garbage; there
-	 * is no safe way on, and a cache must not guess. */
-	if (rc != 0)
-		abort();
-	return 0;
 }
 
 void shmc__unlock(pthread_mutex_t *mu)
