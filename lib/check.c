@@ -7,13 +7,23 @@
  * log_lock so it cannot change under us.  The index is walked in chunks,
  * each inside its own short read section, so writers are never stalled;
  * an entry that changes while it is examined is read again, not reported.
+ *
+ * check() must also never hang.  It waits for log_lock at most
+ * CK_LOCK_WAIT_NS: a holder that keeps it longer (a stopped process, or a
+ * lock word naming a thread that does not exist, which no one will ever
+ * release) is reported, and so is a lock word that is not a mutex at all;
+ * the lists are then not walked.  Every other lock it meets (slot mutexes,
+ * bucket locks) it only tries.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "internal.h"
+
+#define CK_LOCK_WAIT_NS (2ull * 1000000000u)
 
 struct ck {
 	struct shmc *c;
@@ -121,11 +131,61 @@ static void check_list(struct ck *k, const char *name, uint32_t head,
 		    count);
 }
 
+/*
+ * Takes log_lock within CK_LOCK_WAIT_NS, or reports why not.  Polls
+ * shmc__log_trylock, which rebuilds the lists when the last holder died
+ * (log.c keeps that repair to itself).  After the first miss, one
+ * shmc__lock_timed(0) tells a busy lock from a garbage one, which is
+ * reported at once; should the holder die in the microseconds between
+ * the two calls, shmc__lock_timed takes the lock without the repair, and
+ * that is reported too.
+ */
+static bool ck_log_lock(struct ck *k)
+{
+	struct shmc *c = k->c;
+	pthread_mutex_t *mu = &c->map.hdr->log_lock;
+	uint64_t end = shmc__now_ns() + CK_LOCK_WAIT_NS;
+	if (shmc__log_trylock(c))
+		return true;
+	int rc = shmc__lock_timed(mu, 0);
+	while (rc == -ETIMEDOUT && shmc__now_ns() < end) {
+		nanosleep(&(struct timespec){0, 200 * 1000}, NULL);
+		if (shmc__log_trylock(c))
+			return true;
+	}
+	if (rc == 0)
+		return true;
+	if (rc == 1) {
+		bad(k, "log_lock: its holder died during the check; the lists "
+		       "were not rebuilt");
+		return true;
+	}
+	if (rc == -ETIMEDOUT) {
+#ifdef __GLIBC__
+		/* glibc's owner field: the holder's thread id (read only to
+		 * name it). */
+		bad(k, "log_lock: held by thread %d for > %llu s, lists not "
+		       "checked",
+		    (int)(shmc__load(&mu->__data.__owner, __ATOMIC_RELAXED) &
+		          0x3fffffff),
+		    CK_LOCK_WAIT_NS / 1000000000u);
+#else
+		bad(k, "log_lock: held for > %llu s, lists not checked",
+		    CK_LOCK_WAIT_NS / 1000000000u);
+#endif
+	} else {
+		bad(k, "log_lock: corrupt (%s), lists not checked",
+		    shmc_strerror(rc));
+	}
+	return false;
+}
+
 static void check_log(struct ck *k)
 {
 	struct shmc *c = k->c;
 	struct shmc__hdr *h = c->map.hdr;
-	shmc__log_lock(c);
+	if (!ck_log_lock(k))
+		return;
 	k->nseg = h->nseg_committed;
 	if (k->nseg > c->nseg_max) {
 		bad(k, "header: %u segments committed, reservation holds %u",
