@@ -132,6 +132,41 @@ int shmc__mutex_init(pthread_mutex_t *mu)
 	return -rc;
 }
 
+#ifdef __GLIBC__
+static pthread_mutex_t mutex_ref; /* made as shmc__mutex_init makes them */
+static int mutex_ref_kind;
+static pthread_once_t mutex_ref_once = PTHREAD_ONCE_INIT;
+
+static void mutex_ref_init(void)
+{
+	if (shmc__mutex_init(&mutex_ref) == 0)
+		mutex_ref_kind = mutex_ref.__data.__kind;
+	else
+		mutex_ref_kind = -1;
+}
+#endif
+
+bool shmc__mutex_ok(pthread_mutex_t *mu)
+{
+#ifdef __GLIBC__
+	/*
+	 * glibc reads the kind field to pick a code path before checking
+	 * anything, and one path is not safe on garbage: with a lock-elision
+	 * bit set it runs Intel TSX instructions (XBEGIN), which raise SIGILL
+	 * on a CPU without them.  Every mutex we share was made by
+	 * shmc__mutex_init, so its kind is the one a reference mutex made the
+	 * same way has; anything else is garbage.  (Read once: another
+	 * process may be writing it, and then the lock fails anyway.)
+	 */
+	pthread_once(&mutex_ref_once, mutex_ref_init);
+	int kind = __atomic_load_n(&mu->__data.__kind, __ATOMIC_RELAXED);
+	return mutex_ref_kind == -1 || kind == mutex_ref_kind;
+#else
+	(void)mu;
+	return true;
+#endif
+}
+
 /*
  * One timed wait of at most slice_ns.  Classifies the outcome: 0 taken,
  * 1 taken from a dead owner (made consistent), -ETIMEDOUT, or
@@ -143,6 +178,8 @@ int shmc__mutex_init(pthread_mutex_t *mu)
  */
 static int lock_slice(pthread_mutex_t *mu, uint64_t slice_ns)
 {
+	if (!shmc__mutex_ok(mu))
+		return SHMC_ECORRUPT;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	uint64_t ns = (uint64_t)ts.tv_nsec + slice_ns;

@@ -112,6 +112,13 @@ int shmc__lock(pthread_mutex_t *mu);
  * held) when another holder kept it that long.
  */
 int shmc__lock_timed(pthread_mutex_t *mu, uint64_t timeout_ns);
+/*
+ * Whether mu's type field is the one shmc__mutex_init gives (glibc; true
+ * elsewhere).  Call it before any pthread_mutex_trylock on a shared mutex:
+ * glibc runs TSX instructions for a type with the elision bit, which is
+ * SIGILL on CPUs without them.  shmc__lock and shmc__lock_timed call it.
+ */
+bool shmc__mutex_ok(pthread_mutex_t *mu);
 void shmc__unlock(pthread_mutex_t *mu);
 
 /* Address helpers; callers bounds-check indices first. */

@@ -6,7 +6,9 @@
  * over the file can leave them as any bytes.  Two ways that went wrong:
  *   - shmc__lock() called abort() on any error but EOWNERDEAD: a mutex
  *     type field no mutex can have (pthread_mutex_clocklock says EINVAL)
- *     killed shmc_check, shmc_resize and shmc_resize_index;
+ *     killed shmc_check, shmc_resize and shmc_resize_index; and a type
+ *     with glibc's lock-elision bit made the lock run TSX instructions
+ *     (SIGILL on CPUs without them) before anything was checked;
  *   - shmc_check() waited on log_lock for ever when its owner field names
  *     a live thread that will never unlock it (here: the test's parent
  *     process) or a thread that does not exist (a reaped child): the
@@ -171,6 +173,23 @@ static void check_garbage_log_lock_type(void **state)
 #endif
 }
 
+static void check_log_lock_elision_bit(void **state)
+{
+	(void)state;
+#ifndef __GLIBC__
+	skip();
+#else
+	shmc_t *c = fresh();
+	/* A plain process-shared mutex with glibc's "use lock elision"
+	 * bit: its lock and trylock then run XBEGIN, SIGILL on a CPU
+	 * without TSX (most today). */
+	lock_of(c, LOG_LOCK)->__data.__kind = 0x180;
+	in_child("check, log_lock with the elision bit", check_child,
+	         "log_lock: corrupt");
+	done(c, LOG_LOCK);
+#endif
+}
+
 static void check_log_lock_owned_by_live_process(void **state)
 {
 	(void)state;
@@ -288,6 +307,11 @@ static void lock_helpers_report_instead_of_abort(void **state)
 	assert_int_equal(shmc__lock(&mu), SHMC_ECORRUPT);
 	assert_int_equal(shmc__lock_timed(&mu, 1000000), SHMC_ECORRUPT);
 	assert_int_equal(shmc__mutex_init(&mu), 0);
+	mu.__data.__kind = 0x180;
+	assert_false(shmc__mutex_ok(&mu));
+	assert_int_equal(shmc__lock(&mu), SHMC_ECORRUPT);
+	assert_int_equal(shmc__mutex_init(&mu), 0);
+	assert_true(shmc__mutex_ok(&mu));
 	garble_owner(&mu, getppid());
 	double t0 = now_s();
 	assert_int_equal(shmc__lock_timed(&mu, 100 * 1000 * 1000), -ETIMEDOUT);
@@ -301,6 +325,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(lock_helpers_report_instead_of_abort),
 	    cmocka_unit_test(check_garbage_log_lock_type),
+	    cmocka_unit_test(check_log_lock_elision_bit),
 	    cmocka_unit_test(check_log_lock_owned_by_live_process),
 	    cmocka_unit_test(check_log_lock_owned_by_no_thread),
 	    cmocka_unit_test(resize_index_garbage_index_lock),
