@@ -9,7 +9,7 @@
  * an entry that changes while it is examined is read again, not reported.
  *
  * check() must also never hang.  It waits for log_lock at most
- * CK_LOCK_WAIT_NS: a holder that keeps it longer (a stopped process, or a
+ * shmc__check_lock_wait_ns (2 s): a holder that keeps it longer (a stopped process, or a
  * lock word naming a thread that does not exist, which no one will ever
  * release) is reported, and so is a lock word that is not a mutex at all;
  * the lists are then not walked.  Every other lock it meets (slot mutexes,
@@ -23,7 +23,8 @@
 
 #include "internal.h"
 
-#define CK_LOCK_WAIT_NS (2ull * 1000000000u)
+/* How long check waits for log_lock; the fuzz target shortens it. */
+uint64_t shmc__check_lock_wait_ns = 2ull * 1000000000u;
 
 struct ck {
 	struct shmc *c;
@@ -132,7 +133,7 @@ static void check_list(struct ck *k, const char *name, uint32_t head,
 }
 
 /*
- * Takes log_lock within CK_LOCK_WAIT_NS, or reports why not.  Polls
+ * Takes log_lock within shmc__check_lock_wait_ns, or reports why not.  Polls
  * shmc__log_trylock, which rebuilds the lists when the last holder died
  * (log.c keeps that repair to itself).  After the first miss, one
  * shmc__lock_timed(0) tells a busy lock from a garbage one, which is
@@ -144,15 +145,19 @@ static bool ck_log_lock(struct ck *k)
 {
 	struct shmc *c = k->c;
 	pthread_mutex_t *mu = &c->map.hdr->log_lock;
-	uint64_t end = shmc__now_ns() + CK_LOCK_WAIT_NS;
+	uint64_t end = shmc__now_ns() + shmc__check_lock_wait_ns;
+	int rc = SHMC_ECORRUPT;
+	if (!shmc__mutex_ok(mu))
+		goto out; /* not even a trylock is safe on it */
 	if (shmc__log_trylock(c))
 		return true;
-	int rc = shmc__lock_timed(mu, 0);
+	rc = shmc__lock_timed(mu, 0);
 	while (rc == -ETIMEDOUT && shmc__now_ns() < end) {
 		nanosleep(&(struct timespec){0, 200 * 1000}, NULL);
 		if (shmc__log_trylock(c))
 			return true;
 	}
+out:
 	if (rc == 0)
 		return true;
 	if (rc == 1) {
@@ -164,14 +169,14 @@ static bool ck_log_lock(struct ck *k)
 #ifdef __GLIBC__
 		/* glibc's owner field: the holder's thread id (read only to
 		 * name it). */
-		bad(k, "log_lock: held by thread %d for > %llu s, lists not "
+		bad(k, "log_lock: held by thread %d for > %g s, lists not "
 		       "checked",
 		    (int)(shmc__load(&mu->__data.__owner, __ATOMIC_RELAXED) &
 		          0x3fffffff),
-		    CK_LOCK_WAIT_NS / 1000000000u);
+		    (double)shmc__check_lock_wait_ns / 1e9);
 #else
-		bad(k, "log_lock: held for > %llu s, lists not checked",
-		    CK_LOCK_WAIT_NS / 1000000000u);
+		bad(k, "log_lock: held for > %g s, lists not checked",
+		    (double)shmc__check_lock_wait_ns / 1e9);
 #endif
 	} else {
 		bad(k, "log_lock: corrupt (%s), lists not checked",
