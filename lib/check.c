@@ -7,13 +7,24 @@
  * log_lock so it cannot change under us.  The index is walked in chunks,
  * each inside its own short read section, so writers are never stalled;
  * an entry that changes while it is examined is read again, not reported.
+ *
+ * check() must also never hang.  It waits for log_lock at most
+ * shmc__check_lock_wait_ns (2 s): a holder that keeps it longer (a stopped process, or a
+ * lock word naming a thread that does not exist, which no one will ever
+ * release) is reported, and so is a lock word that is not a mutex at all;
+ * the lists are then not walked.  Every other lock it meets (slot mutexes,
+ * bucket locks) it only tries.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "internal.h"
+
+/* How long check waits for log_lock; the fuzz target shortens it. */
+uint64_t shmc__check_lock_wait_ns = 2ull * 1000000000u;
 
 struct ck {
 	struct shmc *c;
@@ -119,6 +130,59 @@ static void check_list(struct ck *k, const char *name, uint32_t head,
 }
 
 /*
+ * Takes log_lock within shmc__check_lock_wait_ns, or reports why not.  Polls
+ * shmc__log_trylock, which rebuilds the lists when the last holder died
+ * (log.c keeps that repair to itself).  After the first miss, one
+ * shmc__lock_timed(0) tells a busy lock from a garbage one, which is
+ * reported at once; should the holder die in the microseconds between
+ * the two calls, shmc__lock_timed takes the lock without the repair, and
+ * that is reported too.
+ */
+static bool ck_log_lock(struct ck *k)
+{
+	struct shmc *c = k->c;
+	pthread_mutex_t *mu = &c->map.hdr->log_lock;
+	uint64_t end = shmc__now_ns() + shmc__check_lock_wait_ns;
+	int rc = SHMC_ECORRUPT;
+	if (!shmc__mutex_ok(mu))
+		goto out; /* not even a trylock is safe on it */
+	if (shmc__log_trylock(c))
+		return true;
+	rc = shmc__lock_timed(mu, 0);
+	while (rc == -ETIMEDOUT && shmc__now_ns() < end) {
+		nanosleep(&(struct timespec){0, 200 * 1000}, NULL);
+		if (shmc__log_trylock(c))
+			return true;
+	}
+out:
+	if (rc == 0)
+		return true;
+	if (rc == 1) {
+		bad(k, "log_lock: its holder died during the check; the lists "
+		       "were not rebuilt");
+		return true;
+	}
+	if (rc == -ETIMEDOUT) {
+#ifdef __GLIBC__
+		/* glibc's owner field: the holder's thread id (read only to
+		 * name it). */
+		bad(k, "log_lock: held by thread %d for > %g s, lists not "
+		       "checked",
+		    (int)(shmc__load(&mu->__data.__owner, __ATOMIC_RELAXED) &
+		          0x3fffffff),
+		    (double)shmc__check_lock_wait_ns / 1e9);
+#else
+		bad(k, "log_lock: held for > %g s, lists not checked",
+		    (double)shmc__check_lock_wait_ns / 1e9);
+#endif
+	} else {
+		bad(k, "log_lock: corrupt (%s), lists not checked",
+		    shmc_strerror(rc));
+	}
+	return false;
+}
+
+/*
  * The log, from its one truth, the directory: each word well formed; the
  * lists agree with it; every OPEN segment with an owner is that owner's
  * (a writer slot's or the copy-forward segment); seg_used counts the
@@ -130,10 +194,8 @@ static void check_log(struct ck *k)
 {
 	struct shmc *c = k->c;
 	struct shmc__hdr *h = c->map.hdr;
-	if (shmc__log_lock(c) != 0) {
-		bad(k, "log_lock: cannot be taken");
+	if (!ck_log_lock(k))
 		return;
-	}
 	k->nseg = h->nseg_hw;
 	if (k->nseg > c->nseg_max) {
 		bad(k, "header: high-water mark %u segments, reservation "

@@ -518,6 +518,8 @@ int shmc__log_lock(struct shmc *c)
 
 bool shmc__log_trylock(struct shmc *c)
 {
+	if (!shmc__mutex_ok(&c->map.hdr->log_lock))
+		return false; /* garbage: not even a trylock is safe */
 	int rc = pthread_mutex_trylock(&c->map.hdr->log_lock);
 	if (rc == EOWNERDEAD) {
 		pthread_mutex_consistent(&c->map.hdr->log_lock);

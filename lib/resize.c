@@ -246,16 +246,22 @@ static int do_resize(struct shmc *c, struct shmc__thr *t, uint64_t to,
 static int resize_lock(struct shmc *c, struct shmc__thr *t, bool try)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	int rc = try ? pthread_mutex_trylock(&h->resize_lock)
-	             : (shmc__lock(&h->resize_lock), 0);
-	if (rc == EBUSY)
-		return SHMC_EBUSY;
-	if (rc == EOWNERDEAD) {
-		pthread_mutex_consistent(&h->resize_lock);
-		rc = 0;
+	int rc;
+	if (!try) {
+		rc = shmc__lock(&h->resize_lock); /* 0, 1 (recovered), error */
+		if (rc < 0)
+			return rc;
+	} else {
+		if (!shmc__mutex_ok(&h->resize_lock))
+			return SHMC_ECORRUPT;
+		rc = pthread_mutex_trylock(&h->resize_lock);
+		if (rc == EBUSY)
+			return SHMC_EBUSY;
+		if (rc == EOWNERDEAD)
+			pthread_mutex_consistent(&h->resize_lock);
+		else if (rc)
+			return -rc;
 	}
-	if (rc)
-		return -rc;
 	if (h->resize_phase != PHASE_NONE) {
 		/* Finish what was recorded, in its own direction. */
 		uint64_t to = h->resize_target, floor = shmc__min_memory(c);

@@ -132,6 +132,77 @@ int shmc__mutex_init(pthread_mutex_t *mu)
 	return -rc;
 }
 
+#ifdef __GLIBC__
+static pthread_mutex_t mutex_ref; /* made as shmc__mutex_init makes them */
+static int mutex_ref_kind;
+static pthread_once_t mutex_ref_once = PTHREAD_ONCE_INIT;
+
+static void mutex_ref_init(void)
+{
+	if (shmc__mutex_init(&mutex_ref) == 0)
+		mutex_ref_kind = mutex_ref.__data.__kind;
+	else
+		mutex_ref_kind = -1;
+}
+#endif
+
+bool shmc__mutex_ok(pthread_mutex_t *mu)
+{
+#ifdef __GLIBC__
+	/*
+	 * glibc reads the kind field to pick a code path before checking
+	 * anything, and one path is not safe on garbage: with a lock-elision
+	 * bit set it runs Intel TSX instructions (XBEGIN), which raise SIGILL
+	 * on a CPU without them.  Every mutex we share was made by
+	 * shmc__mutex_init, so its kind is the one a reference mutex made the
+	 * same way has; anything else is garbage.  (Read once: another
+	 * process may be writing it, and then the lock fails anyway.)
+	 */
+	pthread_once(&mutex_ref_once, mutex_ref_init);
+	int kind = __atomic_load_n(&mu->__data.__kind, __ATOMIC_RELAXED);
+	return mutex_ref_kind == -1 || kind == mutex_ref_kind;
+#else
+	(void)mu;
+	return true;
+#endif
+}
+
+/*
+ * One timed wait of at most slice_ns.  Classifies the outcome: 0 taken,
+ * 1 taken from a dead owner (made consistent), -ETIMEDOUT, or
+ * SHMC_ECORRUPT for anything else: EINVAL (a type or kind no mutex we
+ * made can have), ENOTRECOVERABLE (a dead owner's lock released without
+ * being made consistent), EDEADLK or EAGAIN (an owner or count field that
+ * names us).  The mutex memory is then garbage; it is never "fixed" here,
+ * since another process may be using it in a way we cannot see.
+ */
+static int lock_slice(pthread_mutex_t *mu, uint64_t slice_ns)
+{
+	if (!shmc__mutex_ok(mu))
+		return SHMC_ECORRUPT;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t ns = (uint64_t)ts.tv_nsec + slice_ns;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	int rc = pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
+	if (rc == 0)
+		return 0;
+	if (rc == ETIMEDOUT)
+		return -ETIMEDOUT;
+	if (rc == EOWNERDEAD) {
+		/* Fails only if we do not hold it, which EOWNERDEAD says we
+		 * do; on failure the next locker gets ENOTRECOVERABLE, which
+		 * is reported as corrupt. */
+		if (pthread_mutex_consistent(mu) != 0) {
+			pthread_mutex_unlock(mu);
+			return SHMC_ECORRUPT;
+		}
+		return 1;
+	}
+	return SHMC_ECORRUPT;
+}
+
 int shmc__lock(pthread_mutex_t *mu)
 {
 	/*
@@ -144,25 +215,23 @@ int shmc__lock(pthread_mutex_t *mu)
 	 * every sleeper look again.
 	 */
 	int rc;
-	do {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 5 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		rc = pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
-	} while (rc == ETIMEDOUT);
-	if (rc == EOWNERDEAD) {
-		pthread_mutex_consistent(mu);
-		return 1;
+	while ((rc = lock_slice(mu, 5 * 1000 * 1000)) == -ETIMEDOUT)
+		;
+	return rc;
+}
+
+int shmc__lock_timed(pthread_mutex_t *mu, uint64_t timeout_ns)
+{
+	/* The same 5 ms slices as shmc__lock, for the same lost wake-ups,
+	 * until the deadline; one try even when timeout_ns is 0. */
+	uint64_t end = shmc__now_ns() + timeout_ns;
+	for (;;) {
+		uint64_t now = shmc__now_ns();
+		uint64_t left = end > now ? end - now : 0;
+		int rc = lock_slice(mu, left < 5000000u ? left : 5000000u);
+		if (rc != -ETIMEDOUT || shmc__now_ns() >= end)
+			return rc;
 	}
-	/* Any other failure means the mutex memory itself is garbage; there
-	 * is no safe way on, and a cache must not guess. */
-	if (rc != 0)
-		abort();
-	return 0;
 }
 
 void shmc__unlock(pthread_mutex_t *mu)
@@ -207,6 +276,8 @@ int shmc__slot_claim(struct shmc__map *m, uint32_t *slot, shmc__dead_fn dead,
 	uint32_t n = m->hdr->max_readers;
 	for (uint32_t i = 0; i < n; i++) {
 		struct shmc__slot *s = shmc__slot_at(m, i);
+		if (!shmc__mutex_ok(&s->mutex))
+			continue; /* a garbage slot is never claimed */
 		int rc = pthread_mutex_trylock(&s->mutex);
 		if (rc == EOWNERDEAD ||
 		    (rc == 0 && shmc__load(&s->state, __ATOMIC_ACQUIRE) !=
@@ -236,6 +307,10 @@ int shmc__slot_probe(struct shmc__map *m, uint32_t i, shmc__dead_fn dead,
                      bool log_locked, void *arg)
 {
 	struct shmc__slot *s = shmc__slot_at(m, i);
+	/* A garbage mutex: treated as alive (a grace period then waits for
+	 * it only up to its timeout; check reports it). */
+	if (!shmc__mutex_ok(&s->mutex))
+		return 1;
 	int rc = pthread_mutex_trylock(&s->mutex);
 	if (rc == EBUSY)
 		return 1;

@@ -94,9 +94,31 @@ uint64_t shmc__hdr_checksum(const struct shmc__hdr *h);
 
 /* Robust process-shared mutexes. */
 int shmc__mutex_init(pthread_mutex_t *mu);
-/* Returns 0, or 1 when the previous owner died (the mutex is made
- * consistent and is held).  Never fails otherwise. */
+/*
+ * Waits for mu however long it takes.  Returns 0 (held), 1 (held; the
+ * previous owner died and the mutex was made consistent: the caller
+ * repairs what it guards), or SHMC_ECORRUPT: the mutex memory is garbage
+ * (a type no mutex we made has, a dead owner's lock left unrecoverable,
+ * an owner field naming the caller).  The mutex is then NOT held and
+ * must not be unlocked; callers turn this into an error of their own.
+ * Never aborts.  A garbage owner naming a thread that does not exist
+ * looks like a live holder: shmc__lock waits for it forever, so code that
+ * must finish (shmc_check) uses shmc__lock_timed.
+ */
 int shmc__lock(pthread_mutex_t *mu);
+/*
+ * Like shmc__lock, but gives up after timeout_ns (one attempt if 0):
+ * returns 0, 1, SHMC_ECORRUPT as shmc__lock does, or -ETIMEDOUT (not
+ * held) when another holder kept it that long.
+ */
+int shmc__lock_timed(pthread_mutex_t *mu, uint64_t timeout_ns);
+/*
+ * Whether mu's type field is the one shmc__mutex_init gives (glibc; true
+ * elsewhere).  Call it before any pthread_mutex_trylock on a shared mutex:
+ * glibc runs TSX instructions for a type with the elision bit, which is
+ * SIGILL on CPUs without them.  shmc__lock and shmc__lock_timed call it.
+ */
+bool shmc__mutex_ok(pthread_mutex_t *mu);
 void shmc__unlock(pthread_mutex_t *mu);
 
 /* Address helpers; callers bounds-check indices first. */

@@ -9,11 +9,42 @@
  * then shmc_check, gets, get_ref, keys, stats and readers never crash and
  * never touch memory outside the mapping.
  *
- * Input: byte 0 picks the region, bytes 1..4 an offset inside it (little
- * endian), the rest is written there.  The robust mutexes in the header
- * and the slots are restored from the template after the write: a garbage
- * pthread mutex is outside what the library claims to survive (shmc__lock
- * aborts on one by design; see the report).
+ * Then, with the header's lock words put back (see below), some sets, a
+ * delete and gets: writers must not crash either, whatever the segment
+ * headers, lists, geometry and index hold.
+ *
+ * Input: byte 0 picks the region (mod 8), bytes 1..4 an offset inside it
+ * (little endian), the rest is written there.  Regions 6 and 7 are the
+ * robust mutexes themselves (the header's three, the slots'): open and
+ * check must survive any bytes there too - a mutex type no mutex has, an
+ * owner naming a live or a nonexistent thread - reporting the lock rather
+ * than aborting or waiting for ever (check waits only
+ * shmc__check_lock_wait_ns, cut here to 1 ms to keep the fuzzer fast).
+ *
+ * What writers are not asked to survive: a lock that looks held for good.
+ * A set waits for log_lock's holder, and for a bucket lock's holder while
+ * that holder's slot is alive, as it must; garbage that names a holder
+ * which never lets go stalls it by design.  So before the writes, the
+ * header's mutexes come back from the template and no bucket is left
+ * locked.
+ *
+ * Known and not yet guarded (see the report): glibc acts on a mutex's
+ * type field before checking it - the lock-elision bit makes
+ * pthread_mutex_trylock run TSX instructions (SIGILL on CPUs without
+ * them), a priority-protect type trips an assert() in glibc.  shmc__lock
+ * and shmc_check refuse such a mutex (shmc__mutex_ok), but the trylocks
+ * in log.c, index.c, resize.c and the slot claim/probe in epoch.c do not
+ * yet, so every mutex but log_lock (which open, check and get reach only
+ * through those two) gets the template's type field back before the
+ * library sees the file.
+ * SHMC_FUZZ_RAW_LOCKS=1 skips both adjustments (to reproduce a finding).
+ *
+ * Also known: writers trust what shmc_check reports as corrupt (a segment
+ * header's write offset beyond its segment makes shmc__log_append hand
+ * shmc__item_append an offset outside the mapping: tests/fuzz/known/).
+ * Until they do not, the writes run only when the first shmc_check found
+ * nothing, so they are fuzzed over the damage check cannot see;
+ * SHMC_FUZZ_ALL_WRITES=1 runs them always.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +61,9 @@
 
 #define NAME "fz"
 #define NKEYS 64
+
+/* lib/check.c: how long shmc_check waits for log_lock. */
+extern uint64_t shmc__check_lock_wait_ns;
 
 static uint8_t *tpl;       /* the valid cache file */
 static size_t tpl_len;
@@ -72,6 +106,7 @@ void shmc_fuzz_init(void)
 	if (!mkdtemp(dir))
 		die("mkdtemp");
 	maker = getpid();
+	shmc__check_lock_wait_ns = 1000 * 1000;
 	atexit(shmc_fuzz_cleanup);
 	setenv("SHMCACHE_DIR", dir, 1);
 	snprintf(path, sizeof(path), "%s/shmcache." NAME, dir);
@@ -175,12 +210,83 @@ static int count_reader(const struct shmc_reader *r, void *arg)
 	return 0;
 }
 
+static bool env_on(const char *name, int *cache)
+{
+	if (*cache < 0) {
+		const char *e = getenv(name);
+		*cache = e && *e == '1';
+	}
+	return *cache;
+}
+
+static bool raw_locks(void)
+{
+	static int raw = -1;
+	return env_on("SHMC_FUZZ_RAW_LOCKS", &raw);
+}
+
+static bool all_writes(void)
+{
+	static int all = -1;
+	return env_on("SHMC_FUZZ_ALL_WRITES", &all);
+}
+
+/* Puts the template's type field back into the mutex at off (see the
+ * top comment). */
+static void keep_kind(int fd, uint64_t off)
+{
+#ifdef __GLIBC__
+	put_back(fd, (off_t)(off + offsetof(pthread_mutex_t, __data.__kind)),
+	         sizeof(int));
+#else
+	(void)fd;
+	(void)off;
+#endif
+}
+
+/* Sets, a delete and gets on the open cache (see the top comment). */
+static void writes(shmc_t *c, int fd)
+{
+	if (!raw_locks()) {
+		put_back(fd, offsetof(struct shmc__hdr, log_lock),
+		         sizeof(pthread_mutex_t));
+		put_back(fd, offsetof(struct shmc__hdr, index_lock),
+		         sizeof(pthread_mutex_t));
+		put_back(fd, offsetof(struct shmc__hdr, resize_lock),
+		         sizeof(pthread_mutex_t));
+		/* Every bucket lock word, heads and overflow pool (the
+		 * layout was validated by shmc_open). */
+		struct shmc *ci = (struct shmc *)c;
+		struct shmc__hdr *h = ci->map.hdr;
+		for (uint64_t o = h->index_off;
+		     o + SHMC__BUCKET_SIZE <= h->ghost_off;
+		     o += SHMC__BUCKET_SIZE) {
+			struct shmc__bucket *bk =
+			    (struct shmc__bucket *)(ci->map.base + o);
+			if (bk->lock & SHMC__LK_LOCKED)
+				bk->lock &= ~SHMC__LK_LOCKED;
+		}
+	}
+	char k[32], v[400];
+	memset(v, 'w', sizeof(v));
+	for (int i = 0; i < NKEYS; i += 2) {
+		size_t kl = key_of(k, i);
+		(void)shmc_set(c, k, kl, v, (size_t)(i * 7) % sizeof(v), 0, 1);
+	}
+	(void)shmc_del(c, k, key_of(k, 3));
+	for (int i = 0; i < NKEYS; i += 4) {
+		char buf[512];
+		size_t kl = key_of(k, i), vl = sizeof(buf);
+		(void)shmc_get(c, k, kl, buf, &vl, NULL);
+	}
+}
+
 int shmc_fuzz_one(const uint8_t *data, size_t size)
 {
 	shmc_fuzz_init();
 	if (size < 5)
 		return 0;
-	unsigned mode = data[0] % 6;
+	unsigned mode = data[0] % 8;
 	uint32_t off = (uint32_t)data[1] | (uint32_t)data[2] << 8 |
 	               (uint32_t)data[3] << 16 | (uint32_t)data[4] << 24;
 	data += 5;
@@ -222,29 +328,47 @@ int shmc_fuzz_one(const uint8_t *data, size_t size)
 			                 offsetof(struct shmc__slot, mutex)),
 			         sizeof(pthread_mutex_t));
 		break;
-	default: /* data segments: segment headers and items */
+	case 5: /* data segments: segment headers and items */
 		spray(fd, th.data_off, seg_end, off, data, size);
 		break;
+	case 6: { /* one of the header's mutexes */
+		static const size_t at[] = {
+		    offsetof(struct shmc__hdr, log_lock),
+		    offsetof(struct shmc__hdr, index_lock),
+		    offsetof(struct shmc__hdr, resize_lock)};
+		uint64_t lo = at[off % 3];
+		spray(fd, lo, lo + sizeof(pthread_mutex_t), off / 3, data, size);
+		break;
 	}
-	/* The header's robust mutexes stay valid. */
-	put_back(fd, offsetof(struct shmc__hdr, log_lock),
-	         sizeof(pthread_mutex_t));
-	put_back(fd, offsetof(struct shmc__hdr, index_lock),
-	         sizeof(pthread_mutex_t));
-	put_back(fd, offsetof(struct shmc__hdr, resize_lock),
-	         sizeof(pthread_mutex_t));
-	close(fd);
+	default: { /* one slot's mutex */
+		uint64_t lo = th.slots_off +
+		              (uint64_t)(off % th.max_readers) * SHMC__SLOT_SIZE +
+		              offsetof(struct shmc__slot, mutex);
+		spray(fd, lo, lo + sizeof(pthread_mutex_t),
+		      off / th.max_readers, data, size);
+		break;
+	}
+	}
+	if (!raw_locks()) {
+		keep_kind(fd, offsetof(struct shmc__hdr, index_lock));
+		keep_kind(fd, offsetof(struct shmc__hdr, resize_lock));
+		for (uint32_t i = 0; i < th.max_readers; i++)
+			keep_kind(fd, th.slots_off +
+			                (uint64_t)i * SHMC__SLOT_SIZE +
+			                offsetof(struct shmc__slot, mutex));
+	}
 
 	shmc_t *c = NULL;
 	int rc = shmc_open(NAME, 0, &c);
 	if (rc != 0) {
+		close(fd);
 		/* Refused: with one of the documented codes. */
 		if (rc != SHMC_ENOTCACHE && rc != SHMC_EVERSION &&
 		    rc != SHMC_ECORRUPT)
 			abort();
 		return 0;
 	}
-	(void)shmc_check(c, NULL, NULL);
+	int problems = shmc_check(c, NULL, NULL);
 	char k[32], buf[512];
 	for (int i = 0; i < NKEYS; i += 3) {
 		size_t kl = key_of(k, i), vl = sizeof(buf);
@@ -267,6 +391,9 @@ int shmc_fuzz_one(const uint8_t *data, size_t size)
 	struct shmc_stats st;
 	(void)shmc_stats(c, &st);
 	(void)shmc_readers(c, count_reader, &n);
+	if (problems == 0 || all_writes())
+		writes(c, fd);
+	close(fd);
 	(void)shmc_check(c, NULL, NULL);
 	shmc_close(c);
 	return 0;
