@@ -151,7 +151,7 @@ static int handle_new(struct shmc__map *m, shmc_t **out)
 	c->seg_shift = (uint32_t)__builtin_ctz(h->seg_size);
 	c->nseg_max = h->nseg_max;
 	c->data_size = (uint64_t)h->nseg_max << c->seg_shift;
-	c->max_readers = h->max_readers;
+	c->max_readers = m->max_readers;
 	c->clock = real_clock;
 	CDS_INIT_LIST_HEAD(&c->thrs);
 	int rc = shmc__mb_attach(m, &c->mb_fast);

@@ -84,12 +84,20 @@ static void record(struct shmc *c, uint64_t from, uint64_t to,
 {
 	struct shmc__hdr *h = c->map.hdr;
 	struct shmc__hist *r = &h->hist[h->hist_next % SHMC__HIST];
-	r->time = shmc__now(c);
+	/* A record is read without resize_lock (shmc_resize_history): time
+	 * 0 marks it as being written.  Release on each store of time: the
+	 * fields are written after the first and before the second, as the
+	 * reader's acquire loads see them. */
+	shmc__store(&r->time, 0, __ATOMIC_RELEASE);
+	cmm_smp_wmb(); /* time = 0 before the fields */
 	r->from = from;
 	r->to = to;
 	r->pid = (int32_t)getpid();
 	r->reason = reason;
-	h->hist_next++;
+	uint64_t now = shmc__now(c);
+	shmc__store(&r->time, now ? now : 1, __ATOMIC_RELEASE);
+	/* Release: the record is complete before the count names it. */
+	shmc__store(&h->hist_next, h->hist_next + 1, __ATOMIC_RELEASE);
 }
 
 static int report(struct shmc *c, uint64_t from, uint64_t to, uint32_t done,
@@ -337,14 +345,27 @@ int shmc_resize_history(shmc_t *c, struct shmc_resize_record *out,
 	unsigned k = 0;
 	for (; k < n && k < have; k++) {
 		const struct shmc__hist *r = &h->hist[(next - 1 - k) % SHMC__HIST];
+		/* Seqlock-style: the record's time is 0 while it is written
+		 * and is stored last; a copy whose time moved is torn. */
+		uint64_t t0 = shmc__load(&r->time, __ATOMIC_ACQUIRE);
 		out[k] = (struct shmc_resize_record){
-		    .time = r->time,
+		    .time = t0,
 		    .from = r->from,
 		    .to = r->to,
 		    .pid = r->pid,
 		    .reason = r->reason,
 		};
+		cmm_smp_rmb(); /* the copy before the second look at time */
+		if (!t0 || shmc__load(&r->time, __ATOMIC_RELAXED) != t0)
+			break;
 	}
+	/* Records overwritten while we copied (the ring moved on by d) are
+	 * the oldest d: drop them. */
+	uint32_t d = shmc__load(&h->hist_next, __ATOMIC_ACQUIRE) - next;
+	if (d >= SHMC__HIST)
+		return 0;
+	if (k + d > SHMC__HIST)
+		k = SHMC__HIST - d;
 	return (int)k;
 }
 

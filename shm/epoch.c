@@ -273,7 +273,7 @@ static void take(struct shmc__map *m, uint32_t i)
 int shmc__slot_claim(struct shmc__map *m, uint32_t *slot, shmc__dead_fn dead,
                      void *arg)
 {
-	uint32_t n = m->hdr->max_readers;
+	uint32_t n = m->max_readers;
 	for (uint32_t i = 0; i < n; i++) {
 		struct shmc__slot *s = shmc__slot_at(m, i);
 		if (!shmc__mutex_ok(&s->mutex))
@@ -346,7 +346,7 @@ static bool holds(struct shmc__map *m, uint32_t i, uint64_t t)
 int shmc__epoch_safe(struct shmc__map *m, uint64_t t, uint32_t self,
                      shmc__dead_fn dead, bool log_locked, void *arg)
 {
-	uint32_t n = m->hdr->max_readers;
+	uint32_t n = m->max_readers;
 	for (uint32_t i = 0; i < n; i++) {
 		if (!holds(m, i, t))
 			continue;
@@ -369,7 +369,7 @@ int shmc__epoch_wait(struct shmc__map *m, uint64_t t, uint32_t self,
                      void *arg)
 {
 	uint64_t start = 0;
-	uint32_t n = m->hdr->max_readers;
+	uint32_t n = m->max_readers;
 	for (uint32_t i = 0; i < n; i++) {
 		for (unsigned spin = 0; holds(m, i, t); spin++) {
 			if (i == self)

@@ -383,6 +383,8 @@ int shmc__seg_create(const char *name, const struct shmc__geom *g,
 	if (rc)
 		goto fail_map;
 	init_header(m, name, g);
+	m->slots_off = g->slots_off;
+	m->max_readers = g->max_readers;
 	rc = shmc__mutex_init(&m->hdr->log_lock);
 	if (!rc)
 		rc = shmc__mutex_init(&m->hdr->index_lock);
@@ -449,6 +451,18 @@ int shmc__seg_open(const char *name, unsigned flags, struct shmc__map *m)
 		m->base = NULL;
 		goto fail;
 	}
+	/* One read of the field the slot addresses come from, bounded
+	 * again (another process may have changed it since validation). */
+	uint32_t mr = shmc__load(&m->hdr->max_readers, __ATOMIC_RELAXED);
+	if (mr < 1 || mr > 32767 ||
+	    SHMC__HDR_SIZE + (uint64_t)mr * SHMC__SLOT_SIZE > m->size) {
+		shmc__sys.munmap(m->base, m->size);
+		m->base = NULL;
+		rc = SHMC_ECORRUPT;
+		goto fail;
+	}
+	m->slots_off = SHMC__HDR_SIZE; /* validated: the only value */
+	m->max_readers = mr;
 	return 0;
 fail:
 	shmc__sys.close(fd);

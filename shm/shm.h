@@ -54,6 +54,11 @@ struct shmc__map {
 	uint64_t size;
 	int fd;
 	struct shmc__hdr *hdr;
+	/* Copies of validated immutable header fields: what addresses are
+	 * computed from is never re-read from the shared header, which any
+	 * attached process could scribble on. */
+	uint64_t slots_off;
+	uint32_t max_readers;
 	char path[4096];
 };
 
@@ -125,7 +130,7 @@ void shmc__unlock(pthread_mutex_t *mu);
 static inline struct shmc__slot *shmc__slot_at(const struct shmc__map *m,
                                                uint32_t i)
 {
-	return (struct shmc__slot *)(m->base + m->hdr->slots_off +
+	return (struct shmc__slot *)(m->base + m->slots_off +
 	                             (uint64_t)i * SHMC__SLOT_SIZE);
 }
 
