@@ -135,7 +135,9 @@ static int handle_new(struct shmc__map *m, shmc_t **out)
 	c->ghost = (uint32_t *)(m->base + h->ghost_off);
 	c->data = m->base + h->data_off;
 	c->index_max_mask = h->index_max_buckets - 1;
-	c->pool_max = (uint32_t)(h->index_max_buckets / 8);
+	c->pool_max = h->index_max_buckets / 8 > SHMC__POOL_MAX
+	                  ? SHMC__POOL_MAX
+	                  : (uint32_t)(h->index_max_buckets / 8);
 	c->seg_size = h->seg_size;
 	c->seg_shift = (uint32_t)__builtin_ctz(h->seg_size);
 	c->nseg_max = h->nseg_max;

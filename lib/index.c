@@ -53,6 +53,13 @@
  * whoever finds the dead slot (shmc__dead_slot, via lock_intent and
  * lock_intent2).
  *
+ * OVERFLOW LINKS
+ * A link is 24 bits of the lock word (bits 16..39), so the pool holds at
+ * most SHMC__POOL_MAX = 2^24 - 1 buckets: an eighth of the index region,
+ * capped from 32 GiB reservations on (lib/cache.c, at open).  A link out
+ * of 1..pool_max (only a corrupt segment has one) ends the chain, and the
+ * pool treats a free-stack head out of range as an empty pool.
+ *
  * INVARIANTS (checked by shmc_check)
  *   - Each entry's item hashes to the head bucket of the chain it is in.
  *   - An entry's tag is never 0, so 0 always means empty.
@@ -507,9 +514,14 @@ static int pool_grow(struct shmc *c, struct shmc__thr *t)
 	struct shmc__hdr *h = c->map.hdr;
 	uint32_t have = h->pool_committed;
 	uint32_t per = IX_CHUNK / SHMC__BUCKET_SIZE;
+	/* pool_max <= SHMC__POOL_MAX: every link pushed here, up to
+	 * have + per, fits the lock word.  A pool_committed past it (not
+	 * ours) gets no more. */
+	if (have >= c->pool_max)
+		return SHMC_EBUDGET;
 	if (per > c->pool_max - have)
 		per = (c->pool_max - have) & ~63u; /* whole pages */
-	if (per == 0 || have > c->pool_max)
+	if (per == 0)
 		return SHMC_EBUDGET;
 	uint64_t top = h->index_off + (c->index_max_mask + 1) * SHMC__BUCKET_SIZE;
 	uint64_t off = top - (uint64_t)(have + per) * SHMC__BUCKET_SIZE;

@@ -103,7 +103,8 @@ struct shmc__lease {
 
 /*
  * BUCKET: 64 bytes, one cache line.
- *   lock   bit 0 locked; bits 1..15 owner slot; bits 16..63 version
+ *   lock   bit 0 locked; bits 1..15 owner slot; bits 16..39 overflow
+ *          link (pool bucket + 1, 0 = none); bits 40..63 version
  *   e[i]   bits 0..45 item location in 8-byte units from data_off,
  *          bits 46..47 frequency (S3-FIFO), bits 48..63 tag (never 0);
  *          0 = empty
@@ -171,7 +172,8 @@ struct shmc {
 	uint32_t *ghost;
 	uint8_t *data;
 	uint64_t index_max_mask;
-	uint32_t pool_max;  /* overflow buckets the region may hold */
+	uint32_t pool_max;  /* overflow buckets the region may hold (at most
+	                     * SHMC__POOL_MAX) */
 	uint64_t data_size;
 	uint32_t seg_size;
 	uint32_t seg_shift;
@@ -231,6 +233,19 @@ static inline struct shmc__bucket *shmc__bucket_at(struct shmc *c, uint64_t b)
 #define SHMC__LK_LINK_SHIFT 16
 #define SHMC__LK_LINK_MAX 0xffffffu
 #define SHMC__LK_VER_SHIFT 40
+/*
+ * The largest overflow pool: its links run 1..SHMC__POOL_MAX and must fit
+ * the lock word's link field whole, or link 2^24 + x would be stored as x
+ * and one chain would run into another's bucket.  The pool is an eighth of
+ * the index region, capped here (from 2^27 buckets, 32 GiB reservations).
+ */
+#define SHMC__POOL_MAX SHMC__LK_LINK_MAX
+_Static_assert(SHMC__LK_LINK_MAX ==
+                   (1ull << (SHMC__LK_VER_SHIFT - SHMC__LK_LINK_SHIFT)) - 1,
+               "the link field is bits 16..39 of the lock word");
+_Static_assert(SHMC__POOL_MAX <= SHMC__LK_LINK_MAX,
+               "every pool link fits the lock word");
+
 /* Items per bucket in use above which writers split buckets. */
 #define SHMC__IX_LOAD 3u
 
