@@ -230,6 +230,8 @@ static inline struct shmc__bucket *shmc__bucket_at(struct shmc *c, uint64_t b)
 
 /* Bucket lock word (see index.c). */
 #define SHMC__LK_LOCKED 1ull
+#define SHMC__LK_OWNER_SHIFT 1
+#define SHMC__LK_OWNER_MASK 0x7fffu
 #define SHMC__LK_LINK_SHIFT 16
 #define SHMC__LK_LINK_MAX 0xffffffu
 #define SHMC__LK_VER_SHIFT 40
@@ -246,6 +248,11 @@ _Static_assert(SHMC__LK_LINK_MAX ==
 _Static_assert(SHMC__POOL_MAX <= SHMC__LK_LINK_MAX,
                "every pool link fits the lock word");
 
+/* The slot named as owner by lock word w (meaningful while w is locked). */
+static inline uint32_t shmc__lk_owner(uint64_t w)
+{
+	return (uint32_t)(w >> SHMC__LK_OWNER_SHIFT) & SHMC__LK_OWNER_MASK;
+}
 /* Items per bucket in use above which writers split buckets. */
 #define SHMC__IX_LOAD 3u
 
