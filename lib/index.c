@@ -70,6 +70,15 @@
  * of 1..pool_max (only a corrupt segment has one) ends the chain, and the
  * pool treats a free-stack head out of range as an empty pool.
  *
+ * GEOMETRY FROM THE SEGMENT
+ * index_geom is shared memory and is never trusted: lookups mask the
+ * level (shmc__geom_bucket), and everything that shifts by the level or
+ * acts on the split pointer (split, merge, the owner-died tidy-up, trim)
+ * first checks it with geom_valid (level <= 40, split pointer below 2^L,
+ * every bucket in use below the pool).  A geometry that fails is left
+ * alone for shmc_check to report; the index keeps working under the
+ * masked one, it only stops growing and shrinking.
+ *
  * INVARIANTS (checked by shmc_check)
  *   - Each entry's item hashes to the head bucket of the chain it is in.
  *   - An entry's tag is never 0, so 0 always means empty.
@@ -104,6 +113,23 @@ static inline uint64_t lk_next_version(uint64_t w)
 	/* unlocked, no owner, same link, version + 1 */
 	return ((((w >> SHMC__LK_VER_SHIFT) + 1) << SHMC__LK_VER_SHIFT) |
 	        ((uint64_t)shmc__lk_link(w) << SHMC__LK_LINK_SHIFT));
+}
+
+/*
+ * Whether index geometry g (from shared memory) is one a split or merge
+ * could have written, checked before anything shifts by its level: level
+ * at most 40, split pointer below 2^level, every bucket in use (2^L + p)
+ * below the overflow pool.
+ */
+static bool geom_valid(struct shmc *c, uint64_t g)
+{
+	uint64_t L = g >> SHMC__GEOM_LEVEL_SHIFT;
+	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
+	if (L > 40)
+		return false;
+	uint64_t nb = 1ull << L;
+	return nb <= c->index_max_mask && p < nb &&
+	       nb + p <= c->index_max_mask + 1 - c->pool_max;
 }
 
 /*
@@ -629,14 +655,16 @@ static int ix_split_one(struct shmc *c, struct shmc__thr *t,
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint64_t g = h->index_geom;
+	/* Never trust the geometry from the segment: a level past the
+	 * reservation would shift out of range and send us off the map.
+	 * Checked before the first shift by its level. */
+	if (!geom_valid(c, g))
+		return SHMC_EBUDGET;
 	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
 	uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
 	uint64_t buddy = p + nb;
-	/* Never trust the geometry from the segment: a level past the
-	 * reservation would shift out of range and send us off the map. */
-	if (L > 40 || nb > c->index_max_mask || p >= nb ||
-	    buddy >= c->index_max_mask + 1 - c->pool_max)
-		return SHMC_EBUDGET;
+	if (buddy >= c->index_max_mask + 1 - c->pool_max)
+		return SHMC_EBUDGET; /* the reservation is full */
 	int rc = ix_commit(c, t, (buddy + 1) * SHMC__BUCKET_SIZE);
 	if (rc)
 		return rc;
@@ -680,13 +708,11 @@ static int ix_merge_one(struct shmc *c, struct shmc__thr *t,
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint64_t g = h->index_geom;
+	if (!geom_valid(c, g))
+		return SHMC_EBUDGET; /* a geometry we did not write */
 	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
 	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
 	uint64_t ng, q, nb;
-	if (L > 40 || (1ull << L) > c->index_max_mask ||
-	    p >= (1ull << L) ||
-	    (1ull << L) + p > c->index_max_mask + 1 - c->pool_max)
-		return SHMC_EBUDGET; /* a geometry we did not write */
 	if (p > 0) {
 		ng = g - 1;
 		q = p - 1;
@@ -773,8 +799,12 @@ static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 		pthread_mutex_consistent(mu);
 	if (rc == EOWNERDEAD) {
 		/* A split or merge may have died half-way: tidy the buckets
-		 * it could have been working on. */
+		 * it could have been working on.  Not under a geometry no
+		 * split wrote (nothing to tidy, and its level must not be
+		 * shifted by): shmc_check reports it. */
 		uint64_t g = c->map.hdr->index_geom;
+		if (!geom_valid(c, g))
+			return 0;
 		unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
 		uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
 		uint64_t around[] = {p, p + nb, p ? p - 1 : nb / 2 - 1,
@@ -829,6 +859,8 @@ void shmc__ix_prepare(struct shmc *c, struct shmc__thr *t)
 static void ix_trim(struct shmc *c, uint64_t g)
 {
 	struct shmc__hdr *h = c->map.hdr;
+	if (!geom_valid(c, g))
+		return; /* it cannot say what is in use: punch nothing */
 	uint64_t keep = shmc__geom_buckets(g) * SHMC__BUCKET_SIZE;
 	keep = (keep + IX_CHUNK - 1) & ~(uint64_t)(IX_CHUNK - 1);
 	if (keep >= h->index_committed)
