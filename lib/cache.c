@@ -146,7 +146,9 @@ static int handle_new(struct shmc__map *m, shmc_t **out)
 	                      shmc__dir_off(h->ghost_off, h->index_max_buckets));
 	c->data = m->base + h->data_off;
 	c->index_max_mask = h->index_max_buckets - 1;
-	c->pool_max = (uint32_t)(h->index_max_buckets / 8);
+	c->pool_max = h->index_max_buckets / 8 > SHMC__POOL_MAX
+	                  ? SHMC__POOL_MAX
+	                  : (uint32_t)(h->index_max_buckets / 8);
 	c->seg_size = h->seg_size;
 	c->seg_shift = (uint32_t)__builtin_ctz(h->seg_size);
 	c->nseg_max = h->nseg_max;
@@ -467,16 +469,36 @@ int shmc_ttl(shmc_t *c, const void *key, size_t klen, uint32_t *ttl)
 	struct shmc__thr *t = shmc__thr_get(c, &rc);
 	if (!t)
 		return rc;
+	/*
+	 * One reading of the clock decides both "live" and "how long": with
+	 * two, a second passing between them turned 1 s left into 0, which
+	 * means SHMC_TTL_NONE (a dump/restore then kept the item forever),
+	 * or into a wrapped huge number.  A live item has expiry > now, so
+	 * what is left is at least 1.
+	 */
+	uint32_t now = shmc__now(c);
+	uint64_t h = shmc__hash(key, klen);
+	struct shmc__bucket *bk;
+	uint64_t e;
+	int i;
+	const struct shmc__item *it = NULL;
 	shmc__section_enter(c, t);
 	/* Not counted as a get: a tool's walk must not skew hit ratios. */
-	const struct shmc__item *it =
-	    shmc__lookup(c, t, shmc__hash(key, klen), key, klen);
+	if (shmc__ix_find(c, h, key, klen, false, &bk, &i, &e))
+		it = shmc__item_at(c, shmc__e_loc(e));
 	if (it && (it->vword & SHMC__V_NEG))
 		it = NULL;
-	if (it) {
-		uint32_t now = shmc__now(c);
-		*ttl = it->expiry ? it->expiry - now : SHMC_TTL_NONE;
+	if (it && shmc__expired(it, now)) {
+		shmc__ctr_add(t, SHMC__C_EXPIRATIONS, 1);
+		it = NULL;
 	}
+	/* The frequency bump of shmc__lookup, which this replaces.  A hint
+	 * that orders nothing: a failed CAS means a writer changed the
+	 * entry; drop it. */
+	if (it && shmc__e_freq(e) < SHMC__E_FREQ_MAX)
+		uatomic_cmpxchg(&bk->e[i], e, e + SHMC__E_FREQ_ONE);
+	if (it)
+		*ttl = it->expiry ? it->expiry - now : SHMC_TTL_NONE;
 	shmc__section_exit(t);
 	return it ? 0 : SHMC_ENOTFOUND;
 }

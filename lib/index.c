@@ -51,7 +51,33 @@
  * A writer that dies holding bucket locks leaves every bucket consistent
  * (each store is one whole entry or link); the locks are released by
  * whoever finds the dead slot (shmc__dead_slot, via lock_intent and
- * lock_intent2).
+ * lock_intent2).  Nobody waits for that to happen by chance: a reader
+ * that sees the same locked word on several retries, and a writer that
+ * spins on it, probe the owner's slot (lk_unstick).  A dead owner is
+ * reclaimed on the spot, which releases what its intents name; a lock
+ * whose owner slot is free (or dead and the lock not named, or a slot
+ * that does not exist: a stale or corrupt word) can never be released by
+ * its owner, so the prober releases it itself, with a CAS from the exact
+ * word it saw.  A slot found free was released by its owner after any
+ * unlock of its own, so that CAS fails if the owner did unlock.  Only a
+ * live owner is waited for: a reader then reports a miss after a bounded
+ * number of retries (a hit never waits), a writer waits for the unlock.
+ *
+ * OVERFLOW LINKS
+ * A link is 24 bits of the lock word (bits 16..39), so the pool holds at
+ * most SHMC__POOL_MAX = 2^24 - 1 buckets: an eighth of the index region,
+ * capped from 32 GiB reservations on (lib/cache.c, at open).  A link out
+ * of 1..pool_max (only a corrupt segment has one) ends the chain, and the
+ * pool treats a free-stack head out of range as an empty pool.
+ *
+ * GEOMETRY FROM THE SEGMENT
+ * index_geom is shared memory and is never trusted: lookups mask the
+ * level (shmc__geom_bucket), and everything that shifts by the level or
+ * acts on the split pointer (split, merge, the owner-died tidy-up, trim)
+ * first checks it with geom_valid (level <= 40, split pointer below 2^L,
+ * every bucket in use below the pool).  A geometry that fails is left
+ * alone for shmc_check to report; the index keeps working under the
+ * masked one, it only stops growing and shrinking.
  *
  * INVARIANTS (checked by shmc_check)
  *   - Each entry's item hashes to the head bucket of the chain it is in.
@@ -68,6 +94,8 @@
 
 #define IX_CHUNK (64u << 10) /* index bytes committed at a time */
 #define POOL_LOW 64u         /* keep at least this many free in the pool */
+#define STUCK_SPINS 64u      /* a writer probes a lock unchanged this long */
+#define STUCK_RETRIES 8u     /* a reader probes after this many retries */
 
 uint64_t shmc__hash(const void *key, size_t klen)
 {
@@ -85,6 +113,52 @@ static inline uint64_t lk_next_version(uint64_t w)
 	/* unlocked, no owner, same link, version + 1 */
 	return ((((w >> SHMC__LK_VER_SHIFT) + 1) << SHMC__LK_VER_SHIFT) |
 	        ((uint64_t)shmc__lk_link(w) << SHMC__LK_LINK_SHIFT));
+}
+
+/*
+ * Whether index geometry g (from shared memory) is one a split or merge
+ * could have written, checked before anything shifts by its level: level
+ * at most 40, split pointer below 2^level, every bucket in use (2^L + p)
+ * below the overflow pool.
+ */
+static bool geom_valid(struct shmc *c, uint64_t g)
+{
+	uint64_t L = g >> SHMC__GEOM_LEVEL_SHIFT;
+	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
+	if (L > 40)
+		return false;
+	uint64_t nb = 1ull << L;
+	return nb <= c->index_max_mask && p < nb &&
+	       nb + p <= c->index_max_mask + 1 - c->pool_max;
+}
+
+/*
+ * Bucket bk's lock has stayed at the locked word w while we waited.
+ * Probes the slot w names (self: the caller's own slot, which holds no
+ * bucket lock while it waits for one, or UINT32_MAX for a reader).  A
+ * dead owner is reclaimed now: shmc__dead_slot releases the locks its
+ * intents name.  A lock still at w whose owner is free, dead, ours or not
+ * a slot at all is released here.  Returns true when the lock is no
+ * longer w (released by someone or by us).
+ */
+static bool lk_unstick(struct shmc *c, struct shmc__bucket *bk, uint64_t w,
+                       uint32_t self, bool log_locked)
+{
+	uint32_t owner = shmc__lk_owner(w);
+	if (owner != self && owner < c->max_readers &&
+	    shmc__slot_probe(&c->map, owner, shmc__dead_slot, log_locked, c))
+		return false; /* alive: it will unlock */
+	/*
+	 * Nobody will unlock w.  Full barrier (liburcu cmpxchg); it succeeds
+	 * only from the very word we saw.  If the owner unlocked before
+	 * freeing its slot, its release store of the next version came
+	 * before the release store of SLOT_FREE that our probe read with
+	 * acquire, so the CAS sees the newer word and fails; the same when
+	 * shmc__dead_slot released it.  Pairs with the locking cmpxchg of
+	 * shmc__bucket_lock, which then takes the bucket from the new word.
+	 */
+	return uatomic_cmpxchg(&bk->lock, w, lk_next_version(w)) == w ||
+	       shmc__load(&bk->lock, __ATOMIC_RELAXED) != w;
 }
 
 static uint32_t pool_pop(struct shmc *c)
@@ -147,7 +221,17 @@ void shmc__bucket_lock(struct shmc *c, struct shmc__thr *t, uint64_t b,
 	 * line; if we die, the kernel's robust-list walk happens after all
 	 * our stores, so the reclaimer sees this. */
 	shmc__store(intent(t, which), (uint32_t)(b + 1), __ATOMIC_RELAXED);
-	uint64_t mine = SHMC__LK_LOCKED | ((uint64_t)t->slot << 1);
+	uint64_t mine = SHMC__LK_LOCKED |
+	                ((uint64_t)t->slot << SHMC__LK_OWNER_SHIFT);
+	/*
+	 * Bounded against everything but a live owner: after STUCK_SPINS
+	 * spins on one locked word (then every 1024) we probe its owner, and
+	 * a dead, free or stale owner's lock is released (lk_unstick), so
+	 * the next round takes it.  A live owner is waited for: spinning,
+	 * then yielding, then sleeping 20 us at a time.
+	 */
+	uint64_t last = 0;
+	unsigned same = 0;
 	for (unsigned spin = 1;; spin++) {
 		uint64_t w = shmc__load(&bk->lock, __ATOMIC_RELAXED);
 		if (!(w & SHMC__LK_LOCKED)) {
@@ -158,16 +242,20 @@ void shmc__bucket_lock(struct shmc *c, struct shmc__thr *t, uint64_t b,
 				return;
 			continue;
 		}
-		if (spin % 1024 == 0) {
-			uint32_t owner = (uint32_t)(w >> 1) & 0x7fffu;
-			if (owner != t->slot && owner < c->max_readers)
-				shmc__slot_probe(&c->map, owner,
-				                 shmc__dead_slot, log_locked, c);
+		same = w == last ? same + 1 : 0;
+		last = w;
+		if (same == STUCK_SPINS || (same && same % 1024 == 0)) {
+			/* Our own slot names it only if it is stale: we never
+			 * wait for a bucket we hold (lock order). */
+			if (lk_unstick(c, bk, w, t->slot, log_locked))
+				continue;
 		}
 		if (spin < 256)
 			caa_cpu_relax();
-		else
+		else if (spin < 4096)
 			sched_yield();
+		else
+			nanosleep(&(struct timespec){0, 20000}, NULL);
 	}
 }
 
@@ -208,6 +296,8 @@ bool shmc__ix_find(struct shmc *c, uint64_t h, const void *key, size_t klen,
                    bool lease, struct shmc__bucket **bkp, int *ip, uint64_t *e)
 {
 	struct shmc__hdr *hd = c->map.hdr;
+	uint64_t last = 0;
+	unsigned same = 0;
 	for (unsigned retry = 0;; retry++) {
 		/* Acquire: pairs with the release store of a new geometry,
 		 * so the buckets it sends us to are already filled. */
@@ -231,11 +321,21 @@ bool shmc__ix_find(struct shmc *c, uint64_t h, const void *key, size_t klen,
 		 * ordered before these (read barrier); pairs with the locking
 		 * cmpxchg and release unlock of writers. */
 		cmm_smp_rmb();
-		if ((shmc__load(&head->lock, __ATOMIC_RELAXED) == w &&
-		     !(w & SHMC__LK_LOCKED) &&
+		uint64_t now = shmc__load(&head->lock, __ATOMIC_RELAXED);
+		if ((now == w && !(w & SHMC__LK_LOCKED) &&
 		     shmc__load(&hd->index_geom, __ATOMIC_RELAXED) == g) ||
 		    retry >= 1000)
 			return false;
+		/* The same locked word retry after retry: its owner may be
+		 * dead or gone (lk_unstick).  A writer's normal hold is far
+		 * shorter than STUCK_RETRIES retries. */
+		if ((w & SHMC__LK_LOCKED) && now == w) {
+			same = w == last ? same + 1 : 1;
+			last = w;
+			if ((same == STUCK_RETRIES || same % 64 == 0) &&
+			    lk_unstick(c, head, w, UINT32_MAX, false))
+				continue;
+		}
 		if (retry > 16)
 			sched_yield();
 		else
@@ -364,7 +464,7 @@ static void release_dead_lock(struct shmc *c, uint32_t slot, uint32_t li)
 		return;
 	struct shmc__bucket *bk = shmc__bucket_at(c, li - 1);
 	uint64_t w = shmc__load(&bk->lock, __ATOMIC_RELAXED);
-	if ((w & SHMC__LK_LOCKED) && ((uint32_t)(w >> 1) & 0x7fffu) == slot)
+	if ((w & SHMC__LK_LOCKED) && shmc__lk_owner(w) == slot)
 		/* Full barrier; the dead owner's entry and link stores are
 		 * complete, each leaving the chain consistent. */
 		uatomic_cmpxchg(&bk->lock, w, lk_next_version(w));
@@ -507,9 +607,14 @@ static int pool_grow(struct shmc *c, struct shmc__thr *t)
 	struct shmc__hdr *h = c->map.hdr;
 	uint32_t have = h->pool_committed;
 	uint32_t per = IX_CHUNK / SHMC__BUCKET_SIZE;
+	/* pool_max <= SHMC__POOL_MAX: every link pushed here, up to
+	 * have + per, fits the lock word.  A pool_committed past it (not
+	 * ours) gets no more. */
+	if (have >= c->pool_max)
+		return SHMC_EBUDGET;
 	if (per > c->pool_max - have)
 		per = (c->pool_max - have) & ~63u; /* whole pages */
-	if (per == 0 || have > c->pool_max)
+	if (per == 0)
 		return SHMC_EBUDGET;
 	uint64_t top = h->index_off + (c->index_max_mask + 1) * SHMC__BUCKET_SIZE;
 	uint64_t off = top - (uint64_t)(have + per) * SHMC__BUCKET_SIZE;
@@ -549,14 +654,16 @@ static int ix_split_one(struct shmc *c, struct shmc__thr *t,
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint64_t g = h->index_geom;
+	/* Never trust the geometry from the segment: a level past the
+	 * reservation would shift out of range and send us off the map.
+	 * Checked before the first shift by its level. */
+	if (!geom_valid(c, g))
+		return SHMC_EBUDGET;
 	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
 	uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
 	uint64_t buddy = p + nb;
-	/* Never trust the geometry from the segment: a level past the
-	 * reservation would shift out of range and send us off the map. */
-	if (L > 40 || nb > c->index_max_mask || p >= nb ||
-	    buddy >= c->index_max_mask + 1 - c->pool_max)
-		return SHMC_EBUDGET;
+	if (buddy >= c->index_max_mask + 1 - c->pool_max)
+		return SHMC_EBUDGET; /* the reservation is full */
 	int rc = ix_commit(c, t, (buddy + 1) * SHMC__BUCKET_SIZE);
 	if (rc)
 		return rc;
@@ -600,13 +707,11 @@ static int ix_merge_one(struct shmc *c, struct shmc__thr *t,
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint64_t g = h->index_geom;
+	if (!geom_valid(c, g))
+		return SHMC_EBUDGET; /* a geometry we did not write */
 	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
 	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
 	uint64_t ng, q, nb;
-	if (L > 40 || (1ull << L) > c->index_max_mask ||
-	    p >= (1ull << L) ||
-	    (1ull << L) + p > c->index_max_mask + 1 - c->pool_max)
-		return SHMC_EBUDGET; /* a geometry we did not write */
 	if (p > 0) {
 		ng = g - 1;
 		q = p - 1;
@@ -693,8 +798,12 @@ static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 		pthread_mutex_consistent(mu);
 	if (rc == EOWNERDEAD) {
 		/* A split or merge may have died half-way: tidy the buckets
-		 * it could have been working on. */
+		 * it could have been working on.  Not under a geometry no
+		 * split wrote (nothing to tidy, and its level must not be
+		 * shifted by): shmc_check reports it. */
 		uint64_t g = c->map.hdr->index_geom;
+		if (!geom_valid(c, g))
+			return 0;
 		unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
 		uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
 		uint64_t around[] = {p, p + nb, p ? p - 1 : nb / 2 - 1,
@@ -749,6 +858,8 @@ void shmc__ix_prepare(struct shmc *c, struct shmc__thr *t)
 static void ix_trim(struct shmc *c, uint64_t g)
 {
 	struct shmc__hdr *h = c->map.hdr;
+	if (!geom_valid(c, g))
+		return; /* it cannot say what is in use: punch nothing */
 	uint64_t keep = shmc__geom_buckets(g) * SHMC__BUCKET_SIZE;
 	keep = (keep + IX_CHUNK - 1) & ~(uint64_t)(IX_CHUNK - 1);
 	if (keep >= h->index_committed || shmc__log_lock(c) != 0)

@@ -103,7 +103,8 @@ struct shmc__lease {
 
 /*
  * BUCKET: 64 bytes, one cache line.
- *   lock   bit 0 locked; bits 1..15 owner slot; bits 16..63 version
+ *   lock   bit 0 locked; bits 1..15 owner slot; bits 16..39 overflow
+ *          link (pool bucket + 1, 0 = none); bits 40..63 version
  *   e[i]   bits 0..45 item location in 8-byte units from data_off,
  *          bits 46..47 frequency (S3-FIFO), bits 48..63 tag (never 0);
  *          0 = empty
@@ -172,7 +173,8 @@ struct shmc {
 	uint64_t *dir;      /* segment directory (layout.h) */
 	uint8_t *data;
 	uint64_t index_max_mask;
-	uint32_t pool_max;  /* overflow buckets the region may hold */
+	uint32_t pool_max;  /* overflow buckets the region may hold (at most
+	                     * SHMC__POOL_MAX) */
 	uint64_t data_size;
 	uint32_t seg_size;
 	uint32_t seg_shift;
@@ -229,9 +231,29 @@ static inline struct shmc__bucket *shmc__bucket_at(struct shmc *c, uint64_t b)
 
 /* Bucket lock word (see index.c). */
 #define SHMC__LK_LOCKED 1ull
+#define SHMC__LK_OWNER_SHIFT 1
+#define SHMC__LK_OWNER_MASK 0x7fffu
 #define SHMC__LK_LINK_SHIFT 16
 #define SHMC__LK_LINK_MAX 0xffffffu
 #define SHMC__LK_VER_SHIFT 40
+/*
+ * The largest overflow pool: its links run 1..SHMC__POOL_MAX and must fit
+ * the lock word's link field whole, or link 2^24 + x would be stored as x
+ * and one chain would run into another's bucket.  The pool is an eighth of
+ * the index region, capped here (from 2^27 buckets, 32 GiB reservations).
+ */
+#define SHMC__POOL_MAX SHMC__LK_LINK_MAX
+_Static_assert(SHMC__LK_LINK_MAX ==
+                   (1ull << (SHMC__LK_VER_SHIFT - SHMC__LK_LINK_SHIFT)) - 1,
+               "the link field is bits 16..39 of the lock word");
+_Static_assert(SHMC__POOL_MAX <= SHMC__LK_LINK_MAX,
+               "every pool link fits the lock word");
+
+/* The slot named as owner by lock word w (meaningful while w is locked). */
+static inline uint32_t shmc__lk_owner(uint64_t w)
+{
+	return (uint32_t)(w >> SHMC__LK_OWNER_SHIFT) & SHMC__LK_OWNER_MASK;
+}
 /* Items per bucket in use above which writers split buckets. */
 #define SHMC__IX_LOAD 3u
 
