@@ -792,10 +792,16 @@ static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 {
 	pthread_mutex_t *mu = &c->map.hdr->index_lock;
 	int rc;
-	if (wait)
-		rc = shmc__lock(mu) == 1 ? EOWNERDEAD : 0;
-	else if ((rc = pthread_mutex_trylock(mu)) == EOWNERDEAD)
+	if (wait) {
+		rc = shmc__lock(mu); /* 0, 1 (owner died), or an error */
+		if (rc < 0)
+			return rc;
+		rc = rc == 1 ? EOWNERDEAD : 0;
+	} else if (!shmc__mutex_ok(mu)) {
+		return SHMC_ECORRUPT;
+	} else if ((rc = pthread_mutex_trylock(mu)) == EOWNERDEAD) {
 		pthread_mutex_consistent(mu);
+	}
 	if (rc == EOWNERDEAD) {
 		/* A split or merge may have died half-way: tidy the buckets
 		 * it could have been working on.  Not under a geometry no
