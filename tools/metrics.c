@@ -148,10 +148,11 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 	fprintf(f, "utilisation    %.2f%%\n", s->utilisation * 100);
 	fprintf(f, "index load     %.2f%% (%llu buckets)\n", s->index_load * 100,
 	        (unsigned long long)st->index_buckets);
-	fprintf(f, "segments       %u total, %u free, %u small, %u main "
-	           "(%s each)\n",
+	fprintf(f, "segments       %u total = %u free + %u small + %u main + "
+	           "%u open + %u parked + %u retired (%s each)\n",
 	        st->segments_total, st->segments_free, st->segments_small,
-	        st->segments_main, tool_human(s->info.segment_size, h1, 32));
+	        st->segments_main, st->segments_open, st->segments_parked,
+	        st->segments_retired, tool_human(s->info.segment_size, h1, 32));
 	fprintf(f, "stalls         %llu (grace periods %llu)\n",
 	        (unsigned long long)st->stalls,
 	        (unsigned long long)st->grace_periods);
@@ -209,7 +210,8 @@ void tool_snap_json(struct jw *w, const struct tool_snap *s)
 	U(grace_periods); U(stalls); U(items); U(used_bytes);
 	U(committed_bytes); U(memory); U(max_memory); U(index_buckets);
 	U(segments_total); U(segments_free); U(segments_small);
-	U(segments_main); U(readers); U(processes);
+	U(segments_main); U(segments_open); U(segments_parked);
+	U(segments_retired); U(readers); U(processes);
 	U(loads); U(load_waits); U(load_wait_ns); U(lease_takeovers);
 	U(stale_served);
 #undef U
@@ -355,6 +357,13 @@ void tool_snap_prom(FILE *f, const struct tool_snap *s)
 	G(index_buckets, "index_buckets", "Index buckets (7 entries each).");
 	G(segments_total, "segments", "Log segments committed.");
 	G(segments_free, "segments_free", "Log segments free for reuse.");
+	G(segments_small, "segments_small", "Log segments in the small FIFO.");
+	G(segments_main, "segments_main", "Log segments in the main FIFO.");
+	G(segments_open, "segments_open", "Log segments being written.");
+	G(segments_parked, "segments_parked",
+	  "Log segments partly written, their writer gone.");
+	G(segments_retired, "segments_retired",
+	  "Log segments evicted, waiting for readers to leave.");
 	G(readers, "readers", "Reader slots in use.");
 	G(processes, "processes", "Distinct processes attached.");
 #undef G
