@@ -634,9 +634,23 @@ static int pool_grow(struct shmc *c, struct shmc__thr *t)
 	return 0;
 }
 
+/*
+ * Whether the pool is running low.  pool_nfree is a count kept beside the
+ * free stack, not under one atomic with it: a process killed between its
+ * CAS and its count leaves it off by one either way, and one below zero
+ * wraps.  A count above what was ever committed is such a wrap: low.
+ */
+static bool pool_low(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t n = shmc__load(&h->pool_nfree, __ATOMIC_RELAXED);
+	return n < POOL_LOW ||
+	       n > shmc__load(&h->pool_committed, __ATOMIC_RELAXED);
+}
+
 static void pool_ensure(struct shmc *c, struct shmc__thr *t)
 {
-	if (shmc__load(&c->map.hdr->pool_nfree, __ATOMIC_RELAXED) < POOL_LOW)
+	if (pool_low(c))
 		pool_grow(c, t);
 }
 
@@ -837,7 +851,7 @@ static bool overloaded(struct shmc__hdr *h, uint64_t g)
 void shmc__ix_maybe_grow(struct shmc *c, struct shmc__thr *t)
 {
 	struct shmc__hdr *h = c->map.hdr;
-	bool low = shmc__load(&h->pool_nfree, __ATOMIC_RELAXED) < POOL_LOW;
+	bool low = pool_low(c);
 	if (!low && !overloaded(h, shmc__load(&h->index_geom, __ATOMIC_RELAXED)))
 		return;
 	if (t->depth || ix_lock(c, t, false) != 0)

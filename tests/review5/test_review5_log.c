@@ -10,9 +10,16 @@
  *  - a resizer SIGKILLed between a grow step's fallocate and its
  *    accounting leaks nothing, on tmpfs and on a disk file system;
  *  - stats after a shrink: the segment breakdown sums, and nothing counts
- *    more bytes than are committed.
+ *    more bytes than are committed;
+ *  - a free count of the overflow pool that wrapped below zero (a process
+ *    killed between the pool's CAS and its count) no longer stops the
+ *    pool from growing;
+ *  - garbage list heads and counts in the header: writers and a resize
+ *    finish (bounded loops, lists rebuilt from the directory), and check
+ *    is clean afterwards.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -321,6 +328,80 @@ static void stats_after_shrink(void **state)
 	drop_dir("st");
 }
 
+/* ---- suspect: the overflow pool's free count wraps ---------------------- */
+
+static void pool_count_wrapped(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	shmc_t *c = mk("pw", 16 * MiB, 64 * MiB);
+	struct shmc *ci = (struct shmc *)c;
+	struct shmc__hdr *h = ci->map.hdr;
+	/* As a kill between pool_pop's CAS and its count would leave it,
+	 * and every free bucket gone. */
+	h->pool_free = 0;
+	h->pool_nfree = UINT32_MAX;
+	/* Ordinary sets: writers look at the pool every 32 new items. */
+	for (int i = 0; i < 64; i++) {
+		char k[32];
+		int len = snprintf(k, sizeof(k), "plain-%d", i);
+		assert_int_equal(shmc_set(c, k, (size_t)len, "v", 1, 0, 0), 0);
+	}
+	uint64_t g = shmc__load(&h->index_geom, __ATOMIC_ACQUIRE);
+	unsigned found = 0;
+	for (uint64_t n = 0; found < 40; n++) {
+		char k[32];
+		int len = snprintf(k, sizeof(k), "pw-%llu", (unsigned long long)n);
+		if (shmc__geom_bucket(ci, g, shmc__hash(k, (size_t)len)) != 5)
+			continue;
+		found++;
+		assert_int_equal(shmc_set(c, k, (size_t)len, "v", 1, 0, 0), 0);
+	}
+	struct shmc_stats st;
+	assert_int_equal(shmc_stats(c, &st), 0);
+	printf("  40 keys in one bucket: %llu forgotten, pool free count %u\n",
+	       (unsigned long long)st.index_drops, h->pool_nfree);
+	assert_int_equal(st.index_drops, 0);
+	shmc_close(c);
+	drop_dir("pw");
+}
+
+/* ---- bug 9: garbage lists in the header -------------------------------- */
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char m[] = "a call hung on garbage lists\n";
+	(void)!write(2, m, sizeof(m) - 1);
+	_exit(9);
+}
+
+static void garbage_lists(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	shmc_t *c = mk("gl", 16 * MiB, 64 * MiB);
+	fill(c, "x", 24 * MiB);
+	struct shmc__hdr *h = ((struct shmc *)c)->map.hdr;
+	pthread_mutex_lock(&h->log_lock);
+	h->free_head = 7777777;
+	h->free_count = 5;
+	h->retire_head = 3;
+	h->retire_count = 1000000;
+	h->small_tail = 123456;
+	h->park_count = 99;
+	pthread_mutex_unlock(&h->log_lock);
+	signal(SIGALRM, on_alarm);
+	alarm(60);
+	fill(c, "y", 24 * MiB);
+	assert_int_equal(shmc_resize(c, 32 * MiB, 0, NULL, NULL), 0);
+	assert_int_equal(shmc_resize(c, 16 * MiB, 0, NULL, NULL), 0);
+	alarm(0);
+	assert_within(c, "gl", "after writes and resizes over garbage lists");
+	shmc_close(c);
+	drop_dir("gl");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +412,8 @@ int main(void)
 	    cmocka_unit_test(killed_grower_tmpfs),
 	    cmocka_unit_test(killed_grower_disk),
 	    cmocka_unit_test(stats_after_shrink),
+	    cmocka_unit_test(pool_count_wrapped),
+	    cmocka_unit_test(garbage_lists),
 	};
 	if (getenv("R5_FILTER"))
 		cmocka_set_test_filter(getenv("R5_FILTER"));
