@@ -113,6 +113,8 @@ struct shmc__thr *shmc__thr_slow(struct shmc *c, int *err)
 			shmc__log_unlock(c);
 		}
 		shmc__store(&t->s->open_seg, 0, __ATOMIC_RELAXED);
+		t->c = c; /* for shmc__ix_recover, before the TLS names it */
+		shmc__ix_recover(c, t);
 		/* A previous owner that died loading left lease_seq odd: end
 		 * that lease for anyone still waiting on it. */
 		if (t->s->lease_seq & 1u) {
@@ -254,6 +256,8 @@ int shmc_open(const char *name, unsigned flags, shmc_t **out)
 	}
 	/* A resize whose process died is finished by the next one in. */
 	shmc__resize_resume(*out);
+	/* And a split or merge that died half-way is tidied now. */
+	shmc__ix_recover_open(*out);
 	return 0;
 }
 

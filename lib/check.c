@@ -449,6 +449,9 @@ int shmc_check(shmc_t *c, void (*report)(const char *problem, void *arg),
 		bad(&k, "index not checked: called inside a read section");
 		return k.problems;
 	}
+	/* A split or merge that died half-way is tidied first, as any
+	 * process that opens the cache does: what is left is a problem. */
+	shmc__ix_recover(c, t);
 	check_index(&k, t);
 	return k.problems;
 }

@@ -802,6 +802,23 @@ static void ix_sanitize(struct shmc *c, struct shmc__thr *t, uint64_t b)
 	shmc__bucket_unlock(c, t, b, 1);
 }
 
+/* index_lock held, taken from a dead owner: a split or merge may have
+ * died half-way; tidy the buckets it could have been working on.  Not
+ * under a geometry no split wrote (nothing to tidy, and its level must
+ * not be shifted by): shmc_check reports it. */
+static void ix_tidy(struct shmc *c, struct shmc__thr *t)
+{
+	uint64_t g = c->map.hdr->index_geom;
+	if (!geom_valid(c, g))
+		return;
+	unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
+	uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
+	uint64_t around[] = {p, p + nb, p ? p - 1 : nb / 2 - 1,
+	                     p ? p - 1 + nb : nb - 1};
+	for (unsigned i = 0; i < 4; i++)
+		ix_sanitize(c, t, around[i]);
+}
+
 static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 {
 	pthread_mutex_t *mu = &c->map.hdr->index_lock;
@@ -817,22 +834,40 @@ static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 		pthread_mutex_consistent(mu);
 	}
 	if (rc == EOWNERDEAD) {
-		/* A split or merge may have died half-way: tidy the buckets
-		 * it could have been working on.  Not under a geometry no
-		 * split wrote (nothing to tidy, and its level must not be
-		 * shifted by): shmc_check reports it. */
-		uint64_t g = c->map.hdr->index_geom;
-		if (!geom_valid(c, g))
-			return 0;
-		unsigned L = (unsigned)(g >> SHMC__GEOM_LEVEL_SHIFT);
-		uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
-		uint64_t around[] = {p, p + nb, p ? p - 1 : nb / 2 - 1,
-		                     p ? p - 1 + nb : nb - 1};
-		for (unsigned i = 0; i < 4; i++)
-			ix_sanitize(c, t, around[i]);
+		ix_tidy(c, t);
 		return 0;
 	}
 	return rc ? -rc : 0;
+}
+
+/*
+ * Tidies after a split or merge that died holding index_lock, if one did:
+ * otherwise that repair would wait for the next split or merge, which a
+ * cache in a steady state may never make.  Called when a process opens
+ * the cache, when a thread first touches it, and by check.  Never waits.
+ */
+void shmc__ix_recover(struct shmc *c, struct shmc__thr *t)
+{
+	if (t->depth == 0 && ix_lock(c, t, false) == 0)
+		pthread_mutex_unlock(&c->map.hdr->index_lock);
+}
+
+void shmc__ix_recover_open(struct shmc *c)
+{
+	pthread_mutex_t *mu = &c->map.hdr->index_lock;
+	if (!shmc__mutex_ok(mu))
+		return;
+	int rc = pthread_mutex_trylock(mu);
+	if (rc == EOWNERDEAD) {
+		/* Only now does opening take a reader slot: to tidy. */
+		pthread_mutex_consistent(mu);
+		int err = 0;
+		struct shmc__thr *t = shmc__thr_get(c, &err);
+		if (t && t->depth == 0)
+			ix_tidy(c, t);
+	}
+	if (rc == 0 || rc == EOWNERDEAD)
+		pthread_mutex_unlock(mu);
 }
 
 /* Buckets in use under geometry g. */

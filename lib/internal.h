@@ -408,6 +408,8 @@ uint64_t *shmc__ix_free_way(struct shmc *c, struct shmc__ixl *x,
                             bool *dropped);
 void shmc__ix_maybe_grow(struct shmc *c, struct shmc__thr *t);
 void shmc__ix_prepare(struct shmc *c, struct shmc__thr *t);
+void shmc__ix_recover(struct shmc *c, struct shmc__thr *t);
+void shmc__ix_recover_open(struct shmc *c);
 int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets);
 void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
                      void *arg);

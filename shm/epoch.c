@@ -45,9 +45,11 @@
  * and records the stall in the slot for shmc_readers() to show.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -203,6 +205,56 @@ static int lock_slice(pthread_mutex_t *mu, uint64_t slice_ns)
 	return SHMC_ECORRUPT;
 }
 
+/*
+ * A lock whose owner thread no longer exists and was never marked dead by
+ * the kernel (its robust list was lost, or the lock word is garbage that
+ * names a thread id): every locker would wait forever.  After the same
+ * locked word has been seen for SHMC__OWNER_GONE_NS, and only if no
+ * thread has that id (kill(tid, 0) says ESRCH), do what the kernel does
+ * for a thread that dies holding a robust futex (handle_futex_death in
+ * kernel/futex/core.c): replace the word, by CAS from the exact value
+ * seen, with FUTEX_OWNER_DIED (keeping FUTEX_WAITERS).  The next locker
+ * then gets EOWNERDEAD and repairs, as after any death.  A live holder,
+ * even a stopped one, is never touched: its thread exists.  (Threads in
+ * another pid namespace are not visible here: attach such processes only
+ * if their lock holds stay under the 2 s.)
+ */
+#define SHMC__OWNER_GONE_NS (2ull * 1000 * 1000 * 1000)
+
+struct owner_watch {
+	unsigned word;
+	uint64_t since;
+};
+
+static void reap_vanished_owner(pthread_mutex_t *mu, struct owner_watch *w)
+{
+#ifdef __GLIBC__
+	unsigned v = (unsigned)__atomic_load_n(&mu->__data.__lock,
+	                                       __ATOMIC_RELAXED);
+	uint64_t now = shmc__now_ns();
+	if (v != w->word || !w->since) {
+		w->word = v;
+		w->since = now;
+		return;
+	}
+	pid_t tid = (pid_t)(v & FUTEX_TID_MASK);
+	if (now - w->since < SHMC__OWNER_GONE_NS || tid <= 0 ||
+	    (v & FUTEX_OWNER_DIED))
+		return;
+	if (kill(tid, 0) == 0 || errno != ESRCH)
+		return;
+	unsigned nv = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+	/* Full barrier (a locked CAS), pairs with the lock's own CAS in
+	 * glibc: only the exact word that named the vanished thread goes. */
+	__atomic_compare_exchange_n((unsigned *)&mu->__data.__lock, &v, nv,
+	                            false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+	w->since = 0;
+#else
+	(void)mu;
+	(void)w;
+#endif
+}
+
 int shmc__lock(pthread_mutex_t *mu)
 {
 	/*
@@ -215,8 +267,9 @@ int shmc__lock(pthread_mutex_t *mu)
 	 * every sleeper look again.
 	 */
 	int rc;
+	struct owner_watch w = {0, 0};
 	while ((rc = lock_slice(mu, 5 * 1000 * 1000)) == -ETIMEDOUT)
-		;
+		reap_vanished_owner(mu, &w);
 	return rc;
 }
 

@@ -402,6 +402,86 @@ static void garbage_lists(void **state)
 	drop_dir("gl");
 }
 
+/* ---- bug 9: a log_lock that names a thread that does not exist ---------- */
+
+static void log_lock_owner_vanished(void **state)
+{
+	(void)state;
+#ifndef __GLIBC__
+	skip();
+#else
+	use_dir("/dev/shm");
+	shmc_t *c = mk("lv", 16 * MiB, 64 * MiB);
+	fill(c, "v", 20 * MiB);
+	struct shmc__hdr *h = ((struct shmc *)c)->map.hdr;
+	pid_t ghost = 4000000;
+	while (kill(ghost, 0) == 0 || errno != ESRCH)
+		ghost--;
+	/* Locked by a thread id nobody has: no robust list will ever mark
+	 * it dead. */
+	h->log_lock.__data.__lock = ghost;
+	h->log_lock.__data.__owner = ghost;
+	signal(SIGALRM, on_alarm);
+	alarm(30);
+	uint64_t t0 = shmc__now_ns();
+	fill(c, "w", 8 * MiB); /* needs new segments: log_lock */
+	alarm(0);
+	printf("  writers went on after %.1f s\n",
+	       (double)(shmc__now_ns() - t0) / 1e9);
+	assert_within(c, "lv", "after a vanished log_lock owner");
+	shmc_close(c);
+	drop_dir("lv");
+#endif
+}
+
+/* ---- suspect: the repair after a killed split waits for the next one ---- */
+
+static void killed_split_repaired_on_open(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	shmc_t *c = mk("ks2", 16 * MiB, 64 * MiB);
+	fill(c, "k", 2 * MiB);
+	struct shmc *ci = (struct shmc *)c;
+	struct shmc__hdr *h = ci->map.hdr;
+	uint64_t g = shmc__load(&h->index_geom, __ATOMIC_ACQUIRE);
+	uint64_t p = g & SHMC__GEOM_SPLIT_MASK;
+	shmc_close(c);
+	/* A splitter of bucket p dies half-way: the entry of a key whose
+	 * home is elsewhere is left in p (its twin is where it belongs), and
+	 * index_lock is left to a dead owner. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		shmc_t *cc = NULL;
+		if (shmc_open("ks2", 0, &cc) != 0)
+			_exit(2);
+		struct shmc *cx = (struct shmc *)cc;
+		pthread_mutex_lock(&cx->map.hdr->index_lock);
+		struct shmc__bucket *bp = shmc__bucket_at(cx, p);
+		for (uint64_t b = 0; b < shmc__geom_buckets(g); b++) {
+			if (b == p)
+				continue;
+			uint64_t e = shmc__bucket_at(cx, b)->e[0];
+			for (unsigned i = 0; e && i < SHMC__BUCKET_WAYS; i++)
+				if (!bp->e[i]) {
+					bp->e[i] = e;
+					raise(SIGKILL);
+				}
+		}
+		_exit(3);
+	}
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+	/* No split or merge comes: the cache is steady.  Opening it, or
+	 * checking it, tidies. */
+	assert_int_equal(shmc_open("ks2", 0, &c), 0);
+	assert_int_equal(shmc_check(c, problem, NULL), 0);
+	shmc_close(c);
+	drop_dir("ks2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +494,8 @@ int main(void)
 	    cmocka_unit_test(stats_after_shrink),
 	    cmocka_unit_test(pool_count_wrapped),
 	    cmocka_unit_test(garbage_lists),
+	    cmocka_unit_test(killed_split_repaired_on_open),
+	    cmocka_unit_test(log_lock_owner_vanished),
 	};
 	if (getenv("R5_FILTER"))
 		cmocka_set_test_filter(getenv("R5_FILTER"));
