@@ -1,0 +1,128 @@
+/*
+ * test_review6_log.c - review 6 of the segment directory and the one
+ * ownership mechanism (lib/log.c).  Each test demonstrates a suspected bug.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define MiB (1ull << 20)
+#define SEG (64u << 10)
+
+static int seq;
+
+static const char *uname_(const char *base)
+{
+	static char n[64];
+	snprintf(n, sizeof(n), "%s%d-%d", base, (int)getpid(), seq++);
+	return n;
+}
+
+static shmc_t *mk(const char *name, uint64_t mem, uint32_t readers)
+{
+	struct shmc_create_opts o;
+	shmc_create_opts_init(&o);
+	o.memory = mem;
+	o.segment_size = SEG;
+	o.max_readers = readers;
+	shmc_t *c = NULL;
+	th_private_dir();
+	int rc = shmc_create(name, &o, &c);
+	if (rc)
+		fail_msg("create %s: %s", name, shmc_strerror(rc));
+	return c;
+}
+
+static void show(shmc_t *c, const char *when)
+{
+	struct shmc_stats st;
+	assert_int_equal(shmc_stats(c, &st), 0);
+	printf("  %s: total %u free %u small %u main %u open %u parked %u "
+	       "retired %u\n",
+	       when, st.segments_total, st.segments_free, st.segments_small,
+	       st.segments_main, st.segments_open, st.segments_parked,
+	       st.segments_retired);
+}
+
+/* ---- 1: every segment parked less than half full ----------------------- */
+
+struct small_writer {
+	shmc_t *c;
+	pthread_barrier_t *bar;
+	int i;
+};
+
+static void *small_writer(void *p)
+{
+	struct small_writer *w = p;
+	char key[32], v[100];
+	memset(v, 'x', sizeof(v));
+	snprintf(key, sizeof(key), "sw%d", w->i);
+	int rc = shmc_set(w->c, key, strlen(key), v, sizeof(v), 0, 0);
+	if (rc)
+		printf("  writer %d: %s\n", w->i, shmc_strerror(rc));
+	pthread_barrier_wait(w->bar); /* everyone holds a segment at once */
+	return NULL;                  /* exit: the segment is parked */
+}
+
+/*
+ * Threads each write one small item and exit together: every committed
+ * segment but the copy-forward reserve ends up parked (OPEN, no owner),
+ * a few hundred bytes full.  A set of the largest item (or any item
+ * larger than the room left in each) cannot adopt any of them (scan_parked), settle() keeps them parked
+ * (not empty, not more than half full), the queues are empty so
+ * evict_one() stalls, nothing is retired and no epoch is pending:
+ * get_segment() goes round 4 * nseg_max + 64 times and says
+ * SHMC_ECORRUPT.  Nothing is corrupt; the parked segments should be
+ * sealed (made evictable) when nothing else gives room.
+ */
+static void test_parked_big_item(void **state)
+{
+	(void)state;
+	const char *name = uname_("r6pb");
+	shmc_t *c = mk(name, 1 * MiB, 64);
+	struct shmc_stats st;
+	assert_int_equal(shmc_stats(c, &st), 0);
+	int n = 40;
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, (unsigned)n);
+	pthread_t th[64];
+	struct small_writer w[64];
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct small_writer){c, &bar, i};
+		pthread_create(&th[i], NULL, small_writer, &w[i]);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	show(c, "after the small writers");
+	struct shmc_info info;
+	assert_int_equal(shmc_info(c, &info), 0);
+	static char big[SEG];
+	memset(big, 'b', sizeof(big));
+	/* The largest value: more than the room left in any parked one. */
+	int rc = shmc_set(c, "b", 1, big, info.max_value, 0, 0);
+	show(c, "after the big set");
+	if (rc)
+		fail_msg("a set of the largest value with every segment parked: %s (%d)",
+		         shmc_strerror(rc), rc);
+	shmc_close(c);
+	shmc_destroy(name);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parked_big_item),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
