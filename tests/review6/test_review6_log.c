@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,10 +122,117 @@ static void test_parked_big_item(void **state)
 	shmc_destroy(name);
 }
 
+
+/* ---- 2: the prefault of a fresh segment, outside log_lock -------------- */
+
+/*
+ * madvise interposed (the library is linked statically into this test):
+ * while hook_armed, the first MADV_POPULATE_WRITE stops until released,
+ * as a writer preempted between refill()'s unlock and its prefault.
+ */
+static volatile int hook_armed;
+static sem_t hook_in, hook_go;
+static void *hook_addr;
+
+int madvise(void *addr, size_t len, int advice)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (advice == MADV_POPULATE_WRITE && hook_armed) {
+		hook_armed = 0;
+		hook_addr = addr;
+		sem_post(&hook_in);
+		sem_wait(&hook_go);
+	}
+#endif
+	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+static void *prefault_writer(void *p)
+{
+	shmc_t *c = p;
+	char v[100];
+	memset(v, 'w', sizeof(v));
+	int rc = shmc_set(c, "pw", 2, v, sizeof(v), 0, 0);
+	if (rc)
+		printf("  writer: %s\n", shmc_strerror(rc));
+	return NULL;
+}
+
+static const char *g_name;
+
+static uint64_t file_blocks(void)
+{
+	return th_file_allocated(g_name);
+}
+
+/*
+ * refill() unlocks log_lock, then prefaults the fresh segment with
+ * MADV_POPULATE_WRITE.  The writer is in no read section then, so
+ * another thread can revoke that segment (revoke_one), find its grace
+ * period over at once, free it (settle: empty) and punch it (a shrink).
+ * The prefault then allocates every page of a segment the directory says
+ * is UNUSED: blocks no count covers, the file over the budget until the
+ * next repair.
+ */
+static void test_prefault_after_punch(void **state)
+{
+	(void)state;
+#ifndef MADV_POPULATE_WRITE
+	skip();
+#else
+	const char *name = uname_("r6pf");
+	g_name = name;
+	shmc_t *c = mk(name, 2 * MiB, 64);
+	sem_init(&hook_in, 0, 0);
+	sem_init(&hook_go, 0, 0);
+	hook_armed = 1;
+	pthread_t th;
+	pthread_create(&th, NULL, prefault_writer, c);
+	sem_wait(&hook_in); /* the writer is between unlock and prefault */
+	/* A shrink whose floor (shmc__min_memory) was computed before this
+	 * writer opened its segment, as when writers start while a shrink
+	 * runs or after one was interrupted: the budget is below what the
+	 * open segments need.  Writers and resumes then help it with
+	 * release_one; here the same step shmc_resize takes. */
+	struct shmc *ci = (struct shmc *)c;
+	show(c, "the writer held before its prefault");
+	shmc__store(&ci->map.hdr->memory, shmc__fixed_committed(ci),
+	            __ATOMIC_RELEASE);
+	int err = 0;
+	struct shmc__thr *t = shmc__thr_get(ci, &err);
+	assert_non_null(t);
+	int rc;
+	for (int i = 0; i < 16 && (rc = shmc__log_shrink_step(ci, t, 16)) > 0;
+	     i++)
+		;
+	printf("  shrink steps: %s\n", shmc_strerror(rc));
+	show(c, "shrunk");
+	uint64_t before = file_blocks();
+	sem_post(&hook_go);
+	pthread_join(th, NULL);
+	uint64_t after = file_blocks();
+	struct shmc_stats st;
+	assert_int_equal(shmc_stats(c, &st), 0);
+	show(c, "after the prefault");
+	printf("  budget %llu, committed %llu, file %llu before the "
+	       "prefault, %llu after\n",
+	       (unsigned long long)st.memory,
+	       (unsigned long long)st.committed_bytes,
+	       (unsigned long long)before, (unsigned long long)after);
+	if (after > st.memory)
+		fail_msg("the file holds %llu bytes over the budget: the "
+		         "prefault refilled a punched segment",
+		         (unsigned long long)(after - st.memory));
+	shmc_close(c);
+	shmc_destroy(name);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parked_big_item),
+	    cmocka_unit_test(test_prefault_after_punch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
