@@ -228,11 +228,84 @@ static void test_prefault_after_punch(void **state)
 #endif
 }
 
+/* ---- 3: more writers than segments ------------------------------------ */
+
+struct thrash {
+	shmc_t *c;
+	int i;
+	volatile int *stop;
+	long ok, err;
+	int last;
+};
+
+static void *thrash_writer(void *p)
+{
+	struct thrash *w = p;
+	char key[32], v[30000];
+	memset(v, 'x', sizeof(v));
+	for (long n = 0; !*w->stop; n++) {
+		snprintf(key, sizeof(key), "t%d-%ld", w->i, n % 500);
+		int rc = shmc_set(w->c, key, strlen(key), v, sizeof(v), 0, 0);
+		if (rc) {
+			w->err++;
+			w->last = rc;
+		} else {
+			w->ok++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Twice as many writing threads as segments: each refill that finds
+ * nothing free revokes another writer's segment (revoke_one), whose owner
+ * then revokes another.  Every set should still succeed (a set needs one
+ * segment for a moment); a failure here is a livelock that ends in
+ * refill's 64 attempts as SHMC_ESTALLED ("a reader is stalled") though no
+ * reader is.
+ */
+static void test_thrash(void **state)
+{
+	(void)state;
+	const char *name = uname_("r6th");
+	shmc_t *c = mk(name, 1 * MiB, 64);
+	enum { N = 28 };
+	pthread_t th[N];
+	struct thrash w[N];
+	volatile int stop = 0;
+	for (int i = 0; i < N; i++) {
+		w[i] = (struct thrash){c, i, &stop, 0, 0, 0};
+		pthread_create(&th[i], NULL, thrash_writer, &w[i]);
+	}
+	sleep(3);
+	stop = 1;
+	long ok = 0, err = 0;
+	int last = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		ok += w[i].ok;
+		err += w[i].err;
+		if (w[i].last)
+			last = w[i].last;
+	}
+	show(c, "after the writers");
+	int problems = shmc_check(c, NULL, NULL);
+	printf("  %ld sets ok, %ld failed (last: %s), check: %d problem(s)\n",
+	       ok, err, last ? shmc_strerror(last) : "-", problems);
+	assert_int_equal(problems, 0);
+	if (err)
+		fail_msg("%ld of %ld sets failed: %s", err, ok + err,
+		         shmc_strerror(last));
+	shmc_close(c);
+	shmc_destroy(name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parked_big_item),
 	    cmocka_unit_test(test_prefault_after_punch),
+	    cmocka_unit_test(test_thrash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
