@@ -160,6 +160,12 @@ static void *prefault_writer(void *p)
 
 static const char *g_name;
 
+static void problem(const char *p, void *arg)
+{
+	(void)arg;
+	printf("  check: %s\n", p);
+}
+
 static uint64_t file_blocks(void)
 {
 	return th_file_allocated(g_name);
@@ -219,6 +225,8 @@ static void test_prefault_after_punch(void **state)
 	       (unsigned long long)st.memory,
 	       (unsigned long long)st.committed_bytes,
 	       (unsigned long long)before, (unsigned long long)after);
+	int problems = shmc_check(c, problem, NULL);
+	printf("  check: %d problem(s)\n", problems);
 	if (after > st.memory)
 		fail_msg("the file holds %llu bytes over the budget: the "
 		         "prefault refilled a punched segment",
