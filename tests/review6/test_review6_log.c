@@ -1,6 +1,13 @@
 /*
  * test_review6_log.c - review 6 of the segment directory and the one
- * ownership mechanism (lib/log.c).  Each test demonstrates a suspected bug.
+ * ownership mechanism (lib/log.c).
+ *
+ *  - parked_big_item (FAILS): every segment parked under half full, the
+ *    queues empty: a set of the largest value gets SHMC_ECORRUPT;
+ *  - prefault_after_punch (FAILS): refill()'s MADV_POPULATE_WRITE after
+ *    log_lock is released refills a segment that was revoked, freed and
+ *    punched meanwhile: blocks no count covers, the file over the budget;
+ *  - thrash (passes): twice as many writers as segments, every set works.
  */
 #include <errno.h>
 #include <fcntl.h>
