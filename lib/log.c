@@ -111,6 +111,10 @@
 /* get_segment() and friends: wait for the epoch in *wait, lock released. */
 #define WAIT 1
 
+/* The segment this thread is evicting (evict_one), which log_repair
+ * leaves off the queues. */
+static __thread uint32_t evicting = UINT32_MAX;
+
 /* The budget: stored by a resize without log_lock (resize.c), so read
  * atomically; acquire pairs with its release store. */
 static uint64_t budget(const struct shmc__hdr *h)
@@ -452,6 +456,8 @@ static void log_repair(struct shmc *c)
 			continue;
 		}
 		used++;
+		if (id == evicting)
+			continue; /* in this thread's hands: evict_one */
 		struct shmc__seghdr *sh = shmc__seg(c, id);
 		switch (st) {
 		case SHMC__SEG_FREE:
@@ -749,7 +755,12 @@ static int evict_one(struct shmc *c, struct shmc__thr *t)
 		if (v == UINT32_MAX)
 			return SHMC_ESTALLED;
 	}
+	/* Off its queue, still SMALL or MAIN in the directory until it is
+	 * retired: a repair that copy-forward's list_pop may run meanwhile
+	 * must not put it back on its queue. */
+	evicting = v;
 	evict_items(c, t, v, from_small, now);
+	evicting = UINT32_MAX;
 	/* The epoch first, then the state: a repair trusts nothing of a
 	 * RETIRED segment but stamps a fresh epoch anyway.  The bump is a
 	 * full barrier after every unpublishing store above. */
@@ -773,8 +784,8 @@ static uint32_t reclaim_retired(struct shmc *c, struct shmc__thr *t)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	uint32_t id = seg_id(c, h->retire_head), n = 0;
-	if (id == UINT32_MAX)
-		return 0;
+	if (id == UINT32_MAX || dir_state(c, id) != SHMC__SEG_RETIRED)
+		return 0; /* (a damaged head: list_pop repairs it) */
 	uint64_t e = shmc__seg(c, id)->retire_epoch;
 	if (!safe(c, t, e))
 		return 0;
@@ -803,12 +814,14 @@ static int scan_parked(struct shmc *c, struct shmc__thr *t, bool adopt,
 	uint32_t prev = UINT32_MAX, id = seg_id(c, h->park_head);
 	*wait = 0;
 	for (int k = 0; k < 16 && id != UINT32_MAX; k++) {
-		uint32_t next = seg_id(c, shmc__seg(c, id)->next);
+		/* The directory first: never read a header of a segment the
+		 * directory does not say is committed. */
 		uint64_t w = c->dir[id];
 		if (w != SHMC__DIR_WORD(SHMC__SEG_OPEN, 0, 0)) {
 			log_repair(c); /* a list the directory disowns */
 			return 0;
 		}
+		uint32_t next = seg_id(c, shmc__seg(c, id)->next);
 		uint64_t e = shmc__seg(c, id)->retire_epoch;
 		if (!safe(c, t, e)) {
 			if (!*wait || e < *wait)
@@ -984,7 +997,12 @@ static int get_segment(struct shmc *c, struct shmc__thr *t, uint64_t need,
 				*wait = pwait;
 				return WAIT;
 			}
-			continue;
+			/* Safe, but none has room for this item: seal them
+			 * so that eviction can have them. */
+			uint32_t parked = h->park_count;
+			scan_parked(c, t, false, 0, out, &pwait);
+			if (h->park_count < parked)
+				continue;
 		}
 		if (reclaim_orphans(c))
 			continue;
@@ -992,7 +1010,9 @@ static int get_segment(struct shmc *c, struct shmc__thr *t, uint64_t need,
 		return rc == SHMC_ESTALLED && err && err != SHMC_EBUDGET ? err
 		                                                          : rc;
 	}
-	return SHMC_ECORRUPT;
+	/* Rounds that each made progress and never got there: more writers
+	 * than the budget has segments for, not a damaged cache. */
+	return SHMC_ESTALLED;
 }
 
 /* Waits, log_lock released, for memory stamped with epoch e. */
@@ -1044,11 +1064,20 @@ static int refill(struct shmc *c, struct shmc__thr *t, uint64_t need)
 		/* Map the whole segment into this process now, in one call,
 		 * rather than take a page fault every 4 KiB of the next
 		 * segment_size bytes of sets.  Outside log_lock; a hint. */
-		if (rc == 0 && fresh)
-			shmc__seg_prefault(&c->map,
-			                   c->map.hdr->data_off +
-			                       ((uint64_t)id << c->seg_shift),
-			                   c->seg_size);
+		if (rc == 0 && fresh) {
+			/* Inside a read section, and only while the segment is
+			 * still ours: a detach (clear open_seg, then a grace
+			 * period) cannot let it be punched under the prefault,
+			 * which would give the hole its blocks back. */
+			shmc__section_enter(c, t);
+			if (shmc__load(&s->open_seg, __ATOMIC_RELAXED) == id + 1)
+				shmc__seg_prefault(
+				    &c->map,
+				    c->map.hdr->data_off +
+				        ((uint64_t)id << c->seg_shift),
+				    c->seg_size);
+			shmc__section_exit(t);
+		}
 		break;
 	}
 	if (t->evicted) {
