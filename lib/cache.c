@@ -26,7 +26,7 @@
 #include "internal.h"
 
 uint64_t shmc__fork_gen = 1;
-__thread struct shmc__tls shmc__tls;
+__thread struct shmc__tls shmc__tls SHMC__TLS_IE;
 static uint64_t next_handle_id;
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 

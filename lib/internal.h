@@ -191,7 +191,12 @@ struct shmc__tls {
 	uint64_t id, fork_gen;
 	struct shmc__thr *t;
 };
-extern __thread struct shmc__tls shmc__tls;
+/* Initial-exec: the shared library reaches it at a fixed offset from the
+ * thread pointer, with no __tls_get_addr call on every get (the default
+ * general-dynamic model makes one).  32 bytes of the static TLS surplus
+ * glibc keeps for libraries loaded later, dlopen included. */
+#define SHMC__TLS_IE __attribute__((tls_model("initial-exec")))
+extern __thread struct shmc__tls shmc__tls SHMC__TLS_IE;
 struct shmc__thr *shmc__thr_slow(struct shmc *c, int *err);
 
 static inline struct shmc__thr *shmc__thr_get(struct shmc *c, int *err)
