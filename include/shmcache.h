@@ -145,6 +145,17 @@ struct shmc_autogrow {
 };
 
 /* Options of shmc_create(); fill with shmc_create_opts_init() first. */
+/*
+ * shmc_create_opts.flags.  SHMC_CREATE_HUGE: back the cache with 2 MiB
+ * pages, so a get misses the TLB far less often on a large cache.  The
+ * cache's directory (SHMCACHE_DIR) must be a tmpfs mounted with
+ * huge=within_size (or always), e.g.
+ *   mount -t tmpfs -o huge=within_size,size=64G,mode=1777 shmcache /dev/hugeshm
+ * Segments are then at least 2 MiB and every commit is whole 2 MiB pages
+ * (the fixed parts take about 10 MiB: for caches of 256 MiB and up).
+ */
+#define SHMC_CREATE_HUGE 0x1u
+
 struct shmc_create_opts {
 	uint64_t memory;        /* budget in bytes: everything committed
 	                         * (header, slots, index, segments) */
@@ -166,7 +177,7 @@ struct shmc_create_opts {
 	uint32_t gid;           /* group of the file, set before the file is
 	                         * visible; 0 = the creator's (to give a cache
 	                         * to group 0, chown it afterwards) */
-	uint32_t reserved0;
+	uint32_t flags;         /* SHMC_CREATE_* */
 	uint64_t reserved[3];   /* zero */
 };
 
@@ -182,7 +193,9 @@ SHMC_API void shmc_create_opts_init(struct shmc_create_opts *opts);
  * Errors: SHMC_ENAME bad name; -EEXIST the cache exists; -EINVAL out NULL,
  * or an option out of range (segment size, max_readers, index size,
  * default_ttl above SHMC_TTL_MAX, mode bits beyond 07777, numa or
- * numa_node, the autogrow policy); SHMC_EBUDGET memory too small for the
+ * numa_node, the autogrow policy, flags other than SHMC_CREATE_HUGE);
+ * -ENOTSUP SHMC_CREATE_HUGE and SHMCACHE_DIR is not a tmpfs mounted with
+ * huge=within_size or huge=always; SHMC_EBUDGET memory too small for the
  * fixed parts plus a few segments, above max_memory, or max_memory above
  * 64 TiB; -ENAMETOOLONG the path; -EAGAIN no pthread key left; -EPERM
  * the group cannot be given (not a member of opts->gid);
@@ -445,7 +458,12 @@ struct shmc_info {
 	uint64_t created;        /* unix seconds */
 	uint64_t min_memory;     /* smallest budget shmc_resize accepts now */
 	uint64_t max_memory;     /* the reservation: largest budget possible */
-	uint64_t reserved[4];
+	uint32_t flags;          /* SHMC_CREATE_* it was created with */
+	uint32_t pad_;
+	uint64_t huge_bytes;     /* bytes of the mapping this process maps
+	                          * with 2 MiB pages now (/proc/self/smaps;
+	                          * huge caches only, else 0) */
+	uint64_t reserved[2];
 };
 
 /* Errors: -EINVAL c or info NULL. */

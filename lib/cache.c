@@ -144,8 +144,10 @@ static int handle_new(struct shmc__map *m, shmc_t **out)
 	struct shmc__hdr *h = m->hdr;
 	c->index = m->base + h->index_off;
 	c->ghost = (uint32_t *)(m->base + h->ghost_off);
-	c->dir = (uint64_t *)(m->base +
-	                      shmc__dir_off(h->ghost_off, h->index_max_buckets));
+	c->granule = shmc__granule(h->flags);
+	c->dir = (uint64_t *)(m->base + shmc__dir_off(h->ghost_off,
+	                                              h->index_max_buckets,
+	                                              c->granule));
 	c->data = m->base + h->data_off;
 	c->index_max_mask = h->index_max_buckets - 1;
 	c->pool_max = h->index_max_buckets / 8 > SHMC__POOL_MAX
@@ -199,12 +201,15 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 	if (rc)
 		return rc;
 	if (opts->default_ttl > SHMC__TTL_MAX || (opts->mode & ~07777u) ||
-	    opts->numa < SHMC_NUMA_DEFAULT || opts->numa > SHMC_NUMA_LOCAL)
+	    opts->numa < SHMC_NUMA_DEFAULT || opts->numa > SHMC_NUMA_LOCAL ||
+	    (opts->flags & ~SHMC_CREATE_HUGE))
 		return -EINVAL;
 	pthread_once(&lib_once, lib_init);
 	struct shmc__geom g;
 	rc = shmc__geometry(opts->memory, opts->max_memory, opts->segment_size,
-	                    opts->max_readers, opts->index_buckets, &g);
+	                    opts->max_readers, opts->index_buckets,
+	                    (opts->flags & SHMC_CREATE_HUGE) ? SHMC__F_HUGE : 0,
+	                    &g);
 	if (rc)
 		return rc;
 	g.default_ttl = opts->default_ttl;
@@ -888,6 +893,10 @@ int shmc_info(shmc_t *c, struct shmc_info *info)
 	info->created = h->created;
 	info->min_memory = shmc__min_memory(c);
 	info->max_memory = h->max_memory;
+	if (h->flags & SHMC__F_HUGE) {
+		info->flags |= SHMC_CREATE_HUGE;
+		info->huge_bytes = shmc__seg_huge_bytes(&c->map);
+	}
 	return 0;
 }
 

@@ -92,7 +92,8 @@
 
 #include "internal.h"
 
-#define IX_CHUNK (64u << 10) /* index bytes committed at a time */
+/* Index bytes committed at a time: 64 KiB, or a whole huge page. */
+#define IX_CHUNK (c->granule > (64u << 10) ? c->granule : (64u << 10))
 #define POOL_LOW 64u         /* keep at least this many free in the pool */
 #define STUCK_SPINS 64u      /* a writer probes a lock unchanged this long */
 #define STUCK_RETRIES 8u     /* a reader probes after this many retries */
@@ -613,7 +614,9 @@ static int pool_grow(struct shmc *c, struct shmc__thr *t)
 	if (have >= c->pool_max)
 		return SHMC_EBUDGET;
 	if (per > c->pool_max - have)
-		per = (c->pool_max - have) & ~63u; /* whole pages */
+		per = (c->pool_max - have) &
+		      ~(uint32_t)(c->granule / SHMC__BUCKET_SIZE - 1);
+		/* whole granules (pages, or huge pages) */
 	if (per == 0)
 		return SHMC_EBUDGET;
 	uint64_t top = h->index_off + (c->index_max_mask + 1) * SHMC__BUCKET_SIZE;

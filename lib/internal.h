@@ -171,6 +171,7 @@ struct shmc {
 	uint8_t *index;
 	uint32_t *ghost;
 	uint64_t *dir;      /* segment directory (layout.h) */
+	uint64_t granule;   /* commit unit: a page, or a huge page */
 	uint8_t *data;
 	uint64_t index_max_mask;
 	uint32_t pool_max;  /* overflow buckets the region may hold (at most
@@ -356,13 +357,14 @@ static inline uint64_t shmc__fixed_committed(struct shmc *c)
 	struct shmc__hdr *h = c->map.hdr;
 	uint64_t ghost =
 	    ((uint64_t)(h->ghost_mask & (c->index_max_mask * 4 + 3)) + 1) * 4;
-	ghost = (ghost + SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1);
+	ghost = shmc__align(ghost, c->granule);
 	uint32_t hw = shmc__load(&h->nseg_hw, __ATOMIC_RELAXED);
 	return h->index_off +
 	       shmc__load(&h->index_committed, __ATOMIC_RELAXED) +
 	       (uint64_t)shmc__load(&h->pool_committed, __ATOMIC_RELAXED) *
 	           SHMC__BUCKET_SIZE +
-	       ghost + shmc__dir_bytes(hw < c->nseg_max ? hw : c->nseg_max);
+	       ghost +
+	       shmc__dir_bytes(hw < c->nseg_max ? hw : c->nseg_max, c->granule);
 }
 
 /* Bytes committed in the file, derived (layout.h): exact under log_lock,

@@ -418,7 +418,7 @@ static void punch_uncounted(struct shmc *c)
 	punch_range(c, h->index_off + ic, h->index_off + ix_low);
 	punch_range(c, h->index_off + ix_low, h->index_off + ix_top - pc);
 	uint64_t dir = (uint64_t)((uint8_t *)c->dir - c->map.base);
-	punch_range(c, dir + shmc__dir_bytes(n), h->data_off);
+	punch_range(c, dir + shmc__dir_bytes(n, c->granule), h->data_off);
 }
 
 /*
@@ -569,8 +569,8 @@ static int commit_one(struct shmc *c)
 	if (id >= c->nseg_max)
 		return SHMC_EBUDGET;
 	uint64_t dir_more = id < hw ? 0
-	                            : shmc__dir_bytes(id + 1) -
-	                                  shmc__dir_bytes(hw);
+	                            : shmc__dir_bytes(id + 1, c->granule) -
+	                                  shmc__dir_bytes(hw, c->granule);
 	if (over_budget(c, c->seg_size + dir_more))
 		return SHMC_EBUDGET;
 	int rc = 0;
@@ -578,7 +578,7 @@ static int commit_one(struct shmc *c)
 		/* The directory page first; it is counted from the moment
 		 * nseg_hw covers it (a kill before that: repair punches it). */
 		uint64_t dir = (uint64_t)((uint8_t *)c->dir - c->map.base);
-		rc = shmc__seg_commit(&c->map, dir + shmc__dir_bytes(hw),
+		rc = shmc__seg_commit(&c->map, dir + shmc__dir_bytes(hw, c->granule),
 		                      dir_more);
 		if (rc)
 			return rc;

@@ -40,7 +40,9 @@
  *    72     8  data_off          create
  *    80     4  nseg_max          create
  *    84     4  default_ttl       create
- *    88    72  name              create (NUL padded)
+ *    88    68  name              create (NUL padded)
+ *   156     4  flags             create: SHMC__F_HUGE = huge pages, every
+ *                                region and commit 2 MiB aligned
  *   160     8  checksum          create: XXH64 of bytes [0, 160)
  *   192    40  log_lock          robust process-shared mutex guarding every
  *                                field from 320 on, the segment lists and
@@ -156,7 +158,8 @@ struct shmc__hdr {
 	uint64_t data_off;
 	uint32_t nseg_max;
 	uint32_t default_ttl;
-	char name[72];
+	char name[68];
+	uint32_t flags;       /* SHMC__F_* (create) */
 	uint64_t checksum;
 	uint8_t pad0[24];
 
@@ -344,18 +347,41 @@ _Static_assert(offsetof(struct shmc__slot, mutex) == 128, "layout");
 	((uint64_t)(state) | ((uint64_t)(owner) << 8) | ((uint64_t)(gen) << 32))
 #define SHMC__OWNER_CF 0xffffu
 
-/* The directory follows the ghost table, page aligned. */
-static inline uint64_t shmc__dir_off(uint64_t ghost_off,
-                                     uint64_t index_max_buckets)
+/*
+ * HUGE PAGES.  A cache created with SHMC__F_HUGE lives on a tmpfs that
+ * backs files with 2 MiB pages (mounted huge=within_size, always or
+ * advise) and is mapped with MADV_HUGEPAGE.  Such a tmpfs allocates a
+ * whole 2 MiB page for any byte of it that is committed, so every region
+ * starts on a 2 MiB boundary and every commit and punch is whole 2 MiB
+ * granules: what is counted is what the file holds, and a punch never
+ * splits a huge page.  Otherwise the granule is the 4 KiB page.
+ */
+#define SHMC__F_HUGE 1u
+#define SHMC__HUGE (2u << 20)
+
+static inline uint64_t shmc__granule(uint32_t flags)
 {
-	uint64_t end = ghost_off + index_max_buckets * SHMC__GHOST_PER_BUCKET * 4;
-	return (end + SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1);
+	return (flags & SHMC__F_HUGE) ? SHMC__HUGE : SHMC__PAGE;
 }
 
-/* Bytes of directory that cover segments [0, n): whole pages. */
-static inline uint64_t shmc__dir_bytes(uint64_t n)
+static inline uint64_t shmc__align(uint64_t x, uint64_t g)
 {
-	return (n * 8 + SHMC__PAGE - 1) & ~(uint64_t)(SHMC__PAGE - 1);
+	return (x + g - 1) & ~(g - 1);
+}
+
+/* The directory follows the ghost table, granule aligned. */
+static inline uint64_t shmc__dir_off(uint64_t ghost_off,
+                                     uint64_t index_max_buckets, uint64_t g)
+{
+	return shmc__align(ghost_off + index_max_buckets *
+	                                   SHMC__GHOST_PER_BUCKET * 4,
+	                   g);
+}
+
+/* Bytes of directory that cover segments [0, n): whole granules. */
+static inline uint64_t shmc__dir_bytes(uint64_t n, uint64_t g)
+{
+	return shmc__align(n * 8, g);
 }
 
 /*

@@ -54,10 +54,6 @@ void shmc__sys_reset(void)
 	shmc__sys = (struct shmc__sys)SYS_DEFAULT;
 }
 
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) & ~(a - 1);
-}
 
 static uint64_t pow2_ceil(uint64_t v)
 {
@@ -107,12 +103,16 @@ int shmc__path(const char *name, char *buf, size_t len)
 
 int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
                    uint32_t max_readers, uint64_t index_buckets,
-                   struct shmc__geom *g)
+                   uint32_t flags, struct shmc__geom *g)
 {
 	memset(g, 0, sizeof(*g));
 	if (!is_pow2(seg_size) || seg_size < SHMC_SEGMENT_MIN ||
-	    seg_size > SHMC_SEGMENT_MAX)
+	    seg_size > SHMC_SEGMENT_MAX || (flags & ~SHMC__F_HUGE))
 		return -EINVAL;
+	/* Huge pages: segments of whole huge pages (see layout.h). */
+	uint64_t G = shmc__granule(flags);
+	if (seg_size < G)
+		seg_size = (uint32_t)G;
 	/* The bucket lock names its owner slot in 15 bits. */
 	if (max_readers < 1 || max_readers > 32767)
 		return -EINVAL;
@@ -136,7 +136,12 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
 		index_max = 4 * index_buckets;
 	if (index_max > SHMC__INDEX_MAX)
 		index_max = SHMC__INDEX_MAX;
+	/* The overflow pool (an eighth of the index region, at its top) must
+	 * hold whole granules. */
+	if (index_max * 8 < G)
+		index_max = G / 8;
 
+	g->flags = flags;
 	g->memory = memory;
 	g->max_memory = max_memory;
 	g->seg_size = seg_size;
@@ -144,26 +149,26 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
 	g->index_buckets = index_buckets;
 	g->index_max_buckets = index_max;
 	g->slots_off = SHMC__HDR_SIZE;
-	g->index_off = align_up(g->slots_off + (uint64_t)max_readers *
-	                                           SHMC__SLOT_SIZE,
-	                        SHMC__PAGE);
+	g->index_off = shmc__align(g->slots_off + (uint64_t)max_readers *
+	                                              SHMC__SLOT_SIZE,
+	                           G);
 	g->ghost_off = g->index_off + index_max * SHMC__BUCKET_SIZE;
 	/* Committed from the start: the buckets in use and the ghosts (the
 	 * directory is committed with the segments it describes). */
-	g->index_committed = index_buckets * SHMC__BUCKET_SIZE;
+	g->index_committed = shmc__align(index_buckets * SHMC__BUCKET_SIZE, G);
 	g->fixed_committed =
 	    g->index_off + g->index_committed +
-	    align_up(index_buckets * SHMC__GHOST_PER_BUCKET * 4, SHMC__PAGE);
+	    shmc__align(index_buckets * SHMC__GHOST_PER_BUCKET * 4, G);
 	/* The budget must hold the fixed parts and a few segments. */
-	if (memory < g->fixed_committed + 4ull * seg_size + SHMC__PAGE)
+	if (memory < g->fixed_committed + 4ull * seg_size + G)
 		return SHMC_EBUDGET;
 	uint64_t nseg = (max_memory - g->fixed_committed) / seg_size;
 	if (nseg > SHMC__NSEG_MAX)
 		return SHMC_EBUDGET;
 	g->nseg_max = (uint32_t)nseg;
-	g->data_off = align_up(shmc__dir_off(g->ghost_off, index_max) +
-	                           shmc__dir_bytes(nseg),
-	                       SHMC__PAGE);
+	g->data_off = shmc__align(shmc__dir_off(g->ghost_off, index_max, G) +
+	                              shmc__dir_bytes(nseg, G),
+	                          G);
 	g->file_size = g->data_off + nseg * seg_size;
 	return 0;
 }
@@ -196,17 +201,22 @@ int shmc__hdr_validate(const void *buf, size_t len, uint64_t file_size)
 	    h->index_max_buckets < 1024 ||
 	    h->index_max_buckets > SHMC__INDEX_MAX)
 		return SHMC_ECORRUPT;
-	if (h->slots_off != SHMC__HDR_SIZE ||
-	    h->index_off != align_up(h->slots_off + (uint64_t)h->max_readers *
-	                                                SHMC__SLOT_SIZE,
-	                             SHMC__PAGE) ||
+	if (h->flags & ~SHMC__F_HUGE)
+		return SHMC_ECORRUPT;
+	uint64_t G = shmc__granule(h->flags);
+	if (h->slots_off != SHMC__HDR_SIZE || h->seg_size < G ||
+	    h->index_max_buckets * 8 < G ||
+	    h->index_off != shmc__align(h->slots_off +
+	                                    (uint64_t)h->max_readers *
+	                                        SHMC__SLOT_SIZE,
+	                                G) ||
 	    h->ghost_off != h->index_off + h->index_max_buckets *
 	                                       SHMC__BUCKET_SIZE ||
 	    h->nseg_max < 1 || h->nseg_max > SHMC__NSEG_MAX ||
-	    h->data_off != align_up(shmc__dir_off(h->ghost_off,
-	                                          h->index_max_buckets) +
-	                                shmc__dir_bytes(h->nseg_max),
-	                            SHMC__PAGE))
+	    h->data_off != shmc__align(shmc__dir_off(h->ghost_off,
+	                                             h->index_max_buckets, G) +
+	                                   shmc__dir_bytes(h->nseg_max, G),
+	                               G))
 		return SHMC_ECORRUPT;
 	if (
 	    h->data_off + (uint64_t)h->nseg_max * h->seg_size != file_size)
@@ -237,6 +247,52 @@ static int apply_numa(void *base, size_t size, int numa, int node)
 	default:
 		return -EINVAL;
 	}
+}
+
+/*
+ * Whether dir is on a tmpfs that gives files huge pages: its mount (the
+ * longest mount point that is a prefix of dir, from mountinfo) is tmpfs
+ * with huge=within_size or always.
+ */
+static bool huge_dir_ok(const char *dir)
+{
+	char real[4096];
+	if (!realpath(dir, real))
+		return false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	char line[4096], best_opts[1024] = "", best_type[64] = "";
+	size_t best = 0;
+	while (fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root mountpoint opts ... - type src sopts */
+		char mnt[1024], type[64], sopts[1024];
+		char *dash = strstr(line, " - ");
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1 ||
+		    sscanf(dash + 3, "%63s %*s %1023s", type, sopts) != 2)
+			continue;
+		size_t n = strlen(mnt);
+		bool prefix = strncmp(real, mnt, n) == 0 &&
+		              (real[n] == '/' || real[n] == 0 || n == 1);
+		if (prefix && n >= best) {
+			best = n;
+			snprintf(best_type, sizeof(best_type), "%s", type);
+			snprintf(best_opts, sizeof(best_opts), "%s", sopts);
+		}
+	}
+	fclose(f);
+	/* (huge=advise is not enough: fallocate, which commits our memory,
+	 * does not ask for huge pages, only faults can.) */
+	return strcmp(best_type, "tmpfs") == 0 &&
+	       (strstr(best_opts, "huge=within_size") ||
+	        strstr(best_opts, "huge=always"));
+}
+
+/* A huge cache's mapping asks for huge pages (a hint). */
+static void map_advise(struct shmc__map *m, uint32_t flags)
+{
+	if (flags & SHMC__F_HUGE)
+		madvise(m->base, m->size, MADV_HUGEPAGE);
 }
 
 static int map_fd(struct shmc__map *m, int fd, uint64_t size)
@@ -298,6 +354,33 @@ void shmc__seg_prefault(struct shmc__map *m, uint64_t off, uint64_t len)
 #endif
 }
 
+uint64_t shmc__seg_huge_bytes(struct shmc__map *m)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return 0;
+	char line[512];
+	uint64_t kb = 0;
+	bool ours = false;
+	uintptr_t lo = (uintptr_t)m->base, hi = lo + m->size;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		unsigned long long v;
+		char perm[8];
+		/* "lo-hi perms ..." starts each mapping; "Key: value" lines
+		 * never parse so (a key has a non-hex letter before '-'). */
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perm) == 3) {
+			ours = a >= lo && b <= hi;
+		} else if (ours &&
+		           (sscanf(line, "ShmemPmdMapped: %llu kB", &v) == 1 ||
+		            sscanf(line, "FilePmdMapped: %llu kB", &v) == 1)) {
+			kb += v;
+		}
+	}
+	fclose(f);
+	return kb << 10;
+}
+
 bool shmc__seg_has_data(struct shmc__map *m, uint64_t off, uint64_t len)
 {
 	/* Asked of the file system, never through the mapping: on tmpfs a
@@ -324,6 +407,7 @@ static void init_header(struct shmc__map *m, const char *name,
 	h->data_off = g->data_off;
 	h->nseg_max = g->nseg_max;
 	h->default_ttl = g->default_ttl;
+	h->flags = g->flags;
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	h->checksum = shmc__hdr_checksum(h);
 
@@ -344,6 +428,15 @@ int shmc__seg_create(const char *name, const struct shmc__geom *g,
 	int rc = shmc__path(name, m->path, sizeof(m->path));
 	if (rc)
 		return rc;
+	if (g->flags & SHMC__F_HUGE) {
+		char dir[sizeof(m->path)];
+		snprintf(dir, sizeof(dir), "%s", m->path);
+		char *sl = strrchr(dir, '/');
+		if (sl)
+			*sl = 0;
+		if (!huge_dir_ok(sl && *dir ? dir : "/"))
+			return -ENOTSUP;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	const char *slash = strrchr(m->path, '/');
@@ -385,6 +478,7 @@ int shmc__seg_create(const char *name, const struct shmc__geom *g,
 	init_header(m, name, g);
 	m->slots_off = g->slots_off;
 	m->max_readers = g->max_readers;
+	map_advise(m, g->flags);
 	rc = shmc__mutex_init(&m->hdr->log_lock);
 	if (!rc)
 		rc = shmc__mutex_init(&m->hdr->index_lock);
@@ -463,6 +557,7 @@ int shmc__seg_open(const char *name, unsigned flags, struct shmc__map *m)
 	}
 	m->slots_off = SHMC__HDR_SIZE; /* validated: the only value */
 	m->max_readers = mr;
+	map_advise(m, m->hdr->flags);
 	return 0;
 fail:
 	shmc__sys.close(fd);

@@ -70,13 +70,14 @@ struct shmc__geom {
 	uint64_t slots_off, index_off, ghost_off, data_off;
 	uint64_t index_committed;
 	uint64_t fixed_committed; /* header+slots+index+ghost in use */
+	uint32_t flags;           /* SHMC__F_* */
 };
 
 int shmc__name_ok(const char *name);
 int shmc__path(const char *name, char *buf, size_t len);
 int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
                    uint32_t max_readers, uint64_t index_buckets,
-                   struct shmc__geom *g);
+                   uint32_t flags, struct shmc__geom *g);
 int shmc__seg_create(const char *name, const struct shmc__geom *g,
                      uint32_t mode, uint32_t gid, int numa, int numa_node,
                      struct shmc__map *m);
@@ -86,6 +87,10 @@ int shmc__seg_commit(struct shmc__map *m, uint64_t off, uint64_t len);
 int shmc__seg_punch(struct shmc__map *m, uint64_t off, uint64_t len);
 /* Maps committed memory into this process ahead of use (a hint). */
 void shmc__seg_prefault(struct shmc__map *m, uint64_t off, uint64_t len);
+/* Bytes of this process's mapping of the segment mapped with 2 MiB
+ * pages (ShmemPmdMapped + FilePmdMapped in /proc/self/smaps); 0 if
+ * unknown. */
+uint64_t shmc__seg_huge_bytes(struct shmc__map *m);
 /* Whether any byte of [off, off+len) is allocated in the file. */
 bool shmc__seg_has_data(struct shmc__map *m, uint64_t off, uint64_t len);
 

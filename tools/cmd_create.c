@@ -30,6 +30,10 @@ static void help(void)
 	       "  --group GROUP        group of the file (name or number)\n"
 	       "  --numa POLICY        interleave, node=N or local\n"
 	       "  --max-readers N      reader slots (threads attached at once)\n"
+	       "  --huge               2 MiB pages: $SHMCACHE_DIR must be a "
+	       "tmpfs mounted\n"
+	       "                       huge=within_size (segments >= 2M; for "
+	       "caches of 256M+)\n"
 	       "  -h, --help           this help\n\n"
 	       "Sizes take K, M, G, T suffixes (powers of 1024).\n");
 }
@@ -76,7 +80,7 @@ static int parse_numa(const char *s, struct shmc_create_opts *o)
 int cmd_create(int argc, char **argv)
 {
 	enum { O_MEM = 256, O_MAXMEM, O_SEG, O_TTL, O_MODE, O_GROUP, O_NUMA,
-	       O_READERS };
+	       O_READERS, O_HUGE };
 	static const struct option lo[] = {
 	    {"memory", required_argument, NULL, O_MEM},
 	    {"max-memory", required_argument, NULL, O_MAXMEM},
@@ -86,6 +90,7 @@ int cmd_create(int argc, char **argv)
 	    {"group", required_argument, NULL, O_GROUP},
 	    {"numa", required_argument, NULL, O_NUMA},
 	    {"max-readers", required_argument, NULL, O_READERS},
+	    {"huge", no_argument, NULL, O_HUGE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	struct shmc_create_opts o;
@@ -165,6 +170,9 @@ int cmd_create(int argc, char **argv)
 				return rc;
 			o.max_readers = (uint32_t)v;
 			break;
+		case O_HUGE:
+			o.flags |= SHMC_CREATE_HUGE;
+			break;
 		default:
 			return tool_usage_error();
 		}
@@ -194,6 +202,13 @@ int cmd_create(int argc, char **argv)
 		tool_fail(rc, "create %s: --memory must hold the index and "
 		              "slots plus 4 segments, and not exceed "
 		              "--max-memory",
+		          name);
+		return TOOL_EXIT_FAIL;
+	}
+	if (rc == -ENOTSUP && (o.flags & SHMC_CREATE_HUGE)) {
+		tool_fail(rc, "create %s: --huge needs SHMCACHE_DIR on a tmpfs "
+		              "mounted with huge=within_size (mount -t tmpfs -o "
+		              "huge=within_size,size=SIZE shmcache DIR)",
 		          name);
 		return TOOL_EXIT_FAIL;
 	}

@@ -153,6 +153,10 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 	        st->segments_total, st->segments_free, st->segments_small,
 	        st->segments_main, st->segments_open, st->segments_parked,
 	        st->segments_retired, tool_human(s->info.segment_size, h1, 32));
+	if (s->info.flags & SHMC_CREATE_HUGE)
+		fprintf(f, "huge pages     on (2 MiB); %s of the mapping "
+		           "huge-mapped in this process\n",
+		        tool_human(s->info.huge_bytes, h1, 32));
 	fprintf(f, "stalls         %llu (grace periods %llu)\n",
 	        (unsigned long long)st->stalls,
 	        (unsigned long long)st->grace_periods);
