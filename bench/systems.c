@@ -176,6 +176,11 @@ int sys_prepare(const struct cfg *cfg)
 		o.index_buckets = index_buckets_for(cfg);
 		if (cfg->segment_size)
 			o.segment_size = cfg->segment_size;
+		/* SHMCACHE_BENCH_HUGE=1: a huge-page cache (SHMCACHE_DIR must
+		 * be a tmpfs mounted huge=within_size; see bench/README.md). */
+		const char *huge = getenv("SHMCACHE_BENCH_HUGE");
+		if (huge && strcmp(huge, "1") == 0)
+			o.flags |= SHMC_CREATE_HUGE;
 		shmc_t *c;
 		rc = shmc_create(cfg->cache_name, &o, &c);
 		if (rc) {
