@@ -280,6 +280,9 @@ uint64_t shmcache_memory_for(const struct cfg *cfg);
 /* ---- subcommands ------------------------------------------------------- */
 
 int cmd_replay(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
+int cmd_tracegen(int argc, char **argv);
+int cmd_che(int argc, char **argv);
 int cmd_scenario(const char *which, int argc, char **argv);
 int cmd_stampede(int argc, char **argv);
 int cmd_resize_live(int argc, char **argv);

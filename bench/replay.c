@@ -1,10 +1,13 @@
 /*
  * replay.c - `shmcache-bench replay TRACE (--memory SIZE | --items N)`:
- * a libCacheSim oracleGeneral trace against a real shmcache.
+ * a libCacheSim oracleGeneral trace against a real shmcache; and
+ * `shmcache-bench sim TRACE --policy P --objects N`: the same trace
+ * through one of the exact simulators of sim.c, reported the same way.
  *
  * TRACE FORMAT
  * 24 bytes a request, little endian: u32 clock_time, u64 obj_id,
- * u32 obj_size, i64 next_access_vtime.  Only obj_id and obj_size are used.
+ * u32 obj_size, i64 next_access_vtime (sim.h).  The replay uses obj_id
+ * and obj_size; Belady also the next access.
  *
  * WHAT IS REPLAYED
  * Cache-aside, one process: get(obj_id as an 8-byte key); on a miss, set
@@ -25,6 +28,21 @@
  *                   part (measured on a probe cache) plus those segments.
  *                   What counts is that N objects fit: the fixed part is
  *                   not data.
+ *
+ * WHAT IS REPORTED (replay and sim alike)
+ *   miss ratio              over the whole trace, and over its second half
+ *                           (the first half includes the cold start);
+ *   objects held            the mean, over the second half of the trace,
+ *                           of the objects the cache holds, sampled 1,024
+ *                           times at even steps (the real cache: the
+ *                           library's `items` gauge from shmc_stats, which
+ *                           costs tens of microseconds, hence sampling;
+ *                           every set here is of a missing key, so items
+ *                           are live objects);
+ *   --interval N            the miss ratio of each run of N requests, and
+ *                           the objects held at its end;
+ *   --json FILE             the same as one JSON line appended to FILE
+ *                           ("-": standard output).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,15 +55,142 @@
 #include <shmcache.h>
 
 #include "bench.h"
+#include "sim.h"
 
-struct req {
-	uint32_t time;
-	uint64_t id;
-	uint32_t size;
-	int64_t next;
-} __attribute__((packed));
+/* ---- what replay and sim report --------------------------------------- */
 
-_Static_assert(sizeof(struct req) == 24, "oracleGeneral is 24 bytes");
+#define HELD_SAMPLES 1024
+
+struct report {
+	uint64_t n, interval, step;
+	uint64_t misses, misses2;   /* all, second half */
+	double held_sum;
+	uint64_t held_samples;
+	uint64_t *iv_misses, *iv_objects, niv;
+};
+
+static void report_init(struct report *rp, uint64_t n, uint64_t interval)
+{
+	memset(rp, 0, sizeof(*rp));
+	rp->n = n;
+	rp->interval = interval;
+	rp->step = (n - n / 2) / HELD_SAMPLES;
+	if (!rp->step)
+		rp->step = 1;
+	if (interval) {
+		rp->niv = (n + interval - 1) / interval;
+		rp->iv_misses = calloc(rp->niv, sizeof(uint64_t));
+		rp->iv_objects = calloc(rp->niv, sizeof(uint64_t));
+		if (!rp->iv_misses || !rp->iv_objects)
+			die("out of memory");
+	}
+}
+
+/* Request i (0-based) missed or not; true if the objects held are wanted. */
+static bool report_req(struct report *rp, uint64_t i, bool miss)
+{
+	bool want = false;
+	if (miss) {
+		rp->misses++;
+		if (i >= rp->n / 2)
+			rp->misses2++;
+		if (rp->interval)
+			rp->iv_misses[i / rp->interval]++;
+	}
+	if (i >= rp->n / 2 && (i - rp->n / 2) % rp->step == 0)
+		want = true;
+	if (rp->interval && ((i + 1) % rp->interval == 0 || i + 1 == rp->n))
+		want = true;
+	return want;
+}
+
+static void report_objects(struct report *rp, uint64_t i, uint64_t objects)
+{
+	if (i >= rp->n / 2 && (i - rp->n / 2) % rp->step == 0) {
+		rp->held_sum += (double)objects;
+		rp->held_samples++;
+	}
+	if (rp->interval && ((i + 1) % rp->interval == 0 || i + 1 == rp->n))
+		rp->iv_objects[i / rp->interval] = objects;
+}
+
+static double report_held(const struct report *rp)
+{
+	return rp->held_samples ? rp->held_sum / (double)rp->held_samples : 0;
+}
+
+static double report_mr2(const struct report *rp)
+{
+	return (double)rp->misses2 / (double)(rp->n - rp->n / 2);
+}
+
+static uint64_t iv_len(const struct report *rp, uint64_t k)
+{
+	uint64_t end = (k + 1) * rp->interval;
+	return (end > rp->n ? rp->n : end) - k * rp->interval;
+}
+
+static void report_text(const struct report *rp, uint64_t sized_for)
+{
+	printf("miss ratio over the second half %.4f; objects held there "
+	       "(mean) %.0f",
+	       report_mr2(rp), report_held(rp));
+	if (sized_for)
+		printf(" = %.4f of %llu", report_held(rp) / (double)sized_for,
+		       (unsigned long long)sized_for);
+	printf("\n");
+	for (uint64_t k = 0; k < rp->niv; k++)
+		printf("interval %llu (requests %llu..%llu): miss ratio %.4f, "
+		       "objects %llu\n",
+		       (unsigned long long)k,
+		       (unsigned long long)(k * rp->interval),
+		       (unsigned long long)(k * rp->interval + iv_len(rp, k)),
+		       (double)rp->iv_misses[k] / (double)iv_len(rp, k),
+		       (unsigned long long)rp->iv_objects[k]);
+}
+
+/* JSON members (leading comma) after the caller's own. */
+static void report_json(const struct report *rp, FILE *f)
+{
+	fprintf(f,
+	        ",\"miss_ratio_second_half\":%.5f,\"objects_held_mean\":%.1f,"
+	        "\"interval\":%llu,\"intervals\":[",
+	        report_mr2(rp), report_held(rp),
+	        (unsigned long long)rp->interval);
+	for (uint64_t k = 0; k < rp->niv; k++)
+		fprintf(f, "%s{\"end\":%llu,\"miss_ratio\":%.5f,\"objects\":%llu}",
+		        k ? "," : "",
+		        (unsigned long long)(k * rp->interval + iv_len(rp, k)),
+		        (double)rp->iv_misses[k] / (double)iv_len(rp, k),
+		        (unsigned long long)rp->iv_objects[k]);
+	fprintf(f, "]");
+}
+
+static void report_free(struct report *rp)
+{
+	free(rp->iv_misses);
+	free(rp->iv_objects);
+}
+
+static FILE *json_open(const char *path)
+{
+	if (strcmp(path, "-") == 0)
+		return stdout;
+	FILE *f = fopen(path, "a");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	return f;
+}
+
+static void json_close(FILE *f)
+{
+	if (f != stdout)
+		fclose(f);
+	else
+		fflush(f);
+}
+
+/* ---- the real cache ----------------------------------------------------- */
 
 static uint64_t fixed_part(const char *name, uint32_t seg, uint64_t buckets)
 {
@@ -70,7 +215,7 @@ int cmd_replay(int argc, char **argv)
 {
 	struct cfg cfg;
 	cfg_defaults(&cfg);
-	uint64_t items = 0, nsegs = 64;
+	uint64_t items = 0, nsegs = 64, interval = 0;
 	bool ignore = false;
 	int opt;
 	optind = 1;
@@ -84,6 +229,9 @@ int cmd_replay(int argc, char **argv)
 			ignore = true;
 		} else if (opt == 'X') {
 			nsegs = strtoull(optarg, NULL, 0); /* --segments */
+		} else if (opt == 'v') {
+			if (parse_size(optarg, &interval) || !interval)
+				die("bad --interval");
 		} else if (opt == 'V') {
 			cfg.vsize = (unsigned)atoi(optarg);
 		} else if (!cfg_option(&cfg, opt, optarg)) {
@@ -96,19 +244,10 @@ int cmd_replay(int argc, char **argv)
 	if (!items && !cfg.memory)
 		die("replay: give --memory SIZE or --items N");
 
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
+	uint64_t n;
+	const struct og_req *r = trace_map(path, &n);
+	if (!r)
 		die("%s: %s", path, strerror(errno));
-	struct stat sb;
-	fstat(fd, &sb);
-	uint64_t n = (uint64_t)sb.st_size / sizeof(struct req);
-	if (!n)
-		die("%s: empty", path);
-	const struct req *r =
-	    mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (r == MAP_FAILED)
-		die("mmap %s: %s", path, strerror(errno));
-	close(fd);
 
 	struct shmc_create_opts o;
 	shmc_create_opts_init(&o);
@@ -149,6 +288,8 @@ int cmd_replay(int argc, char **argv)
 	if (!val || !buf)
 		die("out of memory");
 	bench_tsc_calibrate();
+	struct report rp;
+	report_init(&rp, n, interval);
 	uint64_t misses = 0, bytes = 0, miss_bytes = 0, errs = 0, capped = 0;
 	uint64_t t0 = bench_mono_ns();
 	for (uint64_t i = 0; i < n; i++) {
@@ -161,17 +302,22 @@ int cmd_replay(int argc, char **argv)
 		bytes += sz;
 		size_t vlen = info.max_value;
 		rc = shmc_get(c, &id, sizeof(id), buf, &vlen, NULL);
-		if (rc == 0)
-			continue;
-		if (rc != SHMC_ENOTFOUND) {
+		bool miss = rc == SHMC_ENOTFOUND;
+		if (rc != 0 && !miss)
 			errs++;
-			continue;
+		if (miss) {
+			misses++;
+			miss_bytes += sz;
+			rc = shmc_set(c, &id, sizeof(id), val, sz,
+			              SHMC_TTL_NONE, 0);
+			if (rc)
+				errs++;
 		}
-		misses++;
-		miss_bytes += sz;
-		rc = shmc_set(c, &id, sizeof(id), val, sz, SHMC_TTL_NONE, 0);
-		if (rc)
-			errs++;
+		if (report_req(&rp, i, miss)) {
+			struct shmc_stats st1;
+			shmc_stats(c, &st1);
+			report_objects(&rp, i, st1.items);
+		}
 	}
 	double secs = (double)(bench_mono_ns() - t0) / 1e9;
 	struct shmc_stats st;
@@ -193,9 +339,10 @@ int cmd_replay(int argc, char **argv)
 	       (unsigned long long)st.copy_forwards,
 	       (unsigned long long)st.ghost_hits,
 	       (unsigned long long)st.index_drops, (unsigned long long)errs);
+	report_text(&rp, items);
 	if (cfg.json_path) {
-		FILE *f = fopen(cfg.json_path, "a");
-		if (f) {
+		FILE *f = json_open(cfg.json_path);
+		{
 			fprintf(f,
 			        "{\"replay\":\"%s\",\"requests\":%llu,"
 			        "\"items\":%llu,\"memory\":%llu,"
@@ -203,7 +350,7 @@ int cmd_replay(int argc, char **argv)
 			        "\"ignore_size\":%s,\"miss_ratio\":%.5f,"
 			        "\"byte_miss_ratio\":%.5f,\"evictions\":%llu,"
 			        "\"copy_forwards\":%llu,\"capped\":%llu,"
-			        "\"errors\":%llu,\"items_at_end\":%llu}\n",
+			        "\"errors\":%llu,\"items_at_end\":%llu",
 			        path, (unsigned long long)n,
 			        (unsigned long long)items,
 			        (unsigned long long)o.memory, o.segment_size,
@@ -216,12 +363,98 @@ int cmd_replay(int argc, char **argv)
 			        (unsigned long long)capped,
 			        (unsigned long long)errs,
 			        (unsigned long long)st.items);
-			fclose(f);
+			report_json(&rp, f);
+			fprintf(f, "}\n");
+			json_close(f);
 		}
 	}
+	report_free(&rp);
+	trace_unmap(r, n);
 	shmc_close(c);
 	shmc_destroy(cfg.cache_name);
 	free(val);
 	free(buf);
 	return errs ? 1 : 0;
+}
+
+/* ---- the simulators ----------------------------------------------------- */
+
+int cmd_sim(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"policy", required_argument, 0, 'p'},
+	    {"objects", required_argument, 0, 'n'},
+	    {"interval", required_argument, 0, 'v'},
+	    {"json", required_argument, 0, 'j'},
+	    {0, 0, 0, 0},
+	};
+	enum sim_policy pol = SIM_S3FIFO;
+	uint64_t objects = 0, interval = 0;
+	const char *json = NULL;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			if (sim_policy_parse(optarg, &pol))
+				die("unknown --policy %s (s3fifo, lru, belady)",
+				    optarg);
+			break;
+		case 'n':
+			if (parse_size(optarg, &objects) || !objects)
+				die("bad --objects");
+			break;
+		case 'v':
+			if (parse_size(optarg, &interval) || !interval)
+				die("bad --interval");
+			break;
+		case 'j':
+			json = optarg;
+			break;
+		default:
+			die("sim: unknown option");
+		}
+	}
+	if (optind >= argc || !objects)
+		die("usage: sim TRACE --policy s3fifo|lru|belady --objects N "
+		    "[--interval N] [--json FILE]");
+	const char *path = argv[optind];
+	uint64_t n;
+	const struct og_req *r = trace_map(path, &n);
+	if (!r)
+		die("%s: %s", path, strerror(errno));
+	struct sim *s = sim_new(pol, objects);
+	if (!s)
+		die("sim: cannot make a cache of %llu objects",
+		    (unsigned long long)objects);
+	struct report rp;
+	report_init(&rp, n, interval);
+	uint64_t t0 = bench_mono_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		bool miss = !sim_access(s, r[i].id, r[i].next);
+		if (report_req(&rp, i, miss))
+			report_objects(&rp, i, sim_objects(s));
+	}
+	double secs = (double)(bench_mono_ns() - t0) / 1e9;
+	printf("trace %s: %llu requests\n", path, (unsigned long long)n);
+	printf("%s, %llu objects: miss ratio %.4f  (%.2f M req/s)\n",
+	       sim_policy_name(pol), (unsigned long long)objects,
+	       (double)rp.misses / (double)n, (double)n / secs / 1e6);
+	report_text(&rp, objects);
+	if (json) {
+		FILE *f = json_open(json);
+		fprintf(f,
+		        "{\"sim\":\"%s\",\"trace\":\"%s\",\"requests\":%llu,"
+		        "\"objects\":%llu,\"miss_ratio\":%.5f",
+		        sim_policy_name(pol), path, (unsigned long long)n,
+		        (unsigned long long)objects,
+		        (double)rp.misses / (double)n);
+		report_json(&rp, f);
+		fprintf(f, "}\n");
+		json_close(f);
+	}
+	report_free(&rp);
+	sim_free(s);
+	trace_unmap(r, n);
+	return 0;
 }

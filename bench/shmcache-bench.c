@@ -5,7 +5,10 @@
  *   shmcache-bench run --system S [--keys N] [--key-size K]
  *       [--value-size V|mixed] [--dist uniform,zipf] [--mix get,90/10,set]
  *       [--procs 1,2] [--seconds S] [--warm] ...
- *   shmcache-bench replay TRACE (--memory SIZE | --items N)
+ *   shmcache-bench replay TRACE (--memory SIZE | --items N) [--interval N]
+ *   shmcache-bench sim TRACE --policy s3fifo|lru|belady --objects N
+ *   shmcache-bench tracegen zipf|surge|scan [options] -o FILE
+ *   shmcache-bench che --objects N --alpha A --cache C
  *   shmcache-bench flash-sale|scan [options]
  *   shmcache-bench selftest
  *
@@ -737,6 +740,7 @@ const struct option cfg_long_options[] = {
     {"interval-ms", required_argument, 0, 'T'},
     {"scan-frac", required_argument, 0, 'F'},
     {"segments", required_argument, 0, 'X'},
+    {"interval", required_argument, 0, 'v'},
     {0, 0, 0, 0},
 };
 
@@ -859,7 +863,12 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: shmcache-bench run --system S [options]\n"
 	        "       shmcache-bench replay TRACE (--memory SIZE | --items N)"
-	        " [--ignore-size]\n"
+	        " [--ignore-size] [--interval N] [--json FILE]\n"
+	        "       shmcache-bench sim TRACE --policy s3fifo|lru|belady"
+	        " --objects N [--interval N] [--json FILE]\n"
+	        "       shmcache-bench tracegen zipf|surge|scan [--objects N]"
+	        " [--requests N] [--alpha A] [--seed S] -o FILE\n"
+	        "       shmcache-bench che --objects N --alpha A --cache C\n"
 	        "       shmcache-bench flash-sale|scan [options]\n"
 	        "       shmcache-bench stampede [--procs N] [--chart PNG]\n"
 	        "       shmcache-bench resize-live [--procs 2] [--memory 256M]"
@@ -879,6 +888,12 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "replay") == 0)
 		return cmd_replay(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sim") == 0)
+		return cmd_sim(argc - 1, argv + 1);
+	if (strcmp(argv[1], "tracegen") == 0)
+		return cmd_tracegen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "che") == 0)
+		return cmd_che(argc - 1, argv + 1);
 	if (strcmp(argv[1], "flash-sale") == 0 || strcmp(argv[1], "scan") == 0)
 		return cmd_scenario(argv[1], argc - 1, argv + 1);
 	if (strcmp(argv[1], "selftest") == 0)
