@@ -626,7 +626,7 @@ bool shmc__item_publish(struct shmc *c, struct shmc__thr *t,
 		freq0 = shmc__e_freq(e); /* an update keeps its heat */
 	} else {
 		bool dropped;
-		freq0 = shmc__ghost_hit(c, h) ? 1u : 0u;
+		freq0 = shmc__ghost_hit(c, h) ? 2u : 0u;
 		way = shmc__ix_free_way(c, x, &dropped);
 		if (dropped)
 			shmc__ctr_add(t, SHMC__C_INDEX_DROPS, 1);

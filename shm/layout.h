@@ -90,6 +90,7 @@
  *                                the resize in progress; resize_lock
  *   616     8  max_memory        the largest budget (create)
  *   624    12  park head/tail/n  unowned OPEN segments (log.c); log_lock
+ *   636     4  ghost_clock       ghost insertions so far; log_lock to add
  *   640    56  ag_*              autogrow policy and pressure window;
  *                                policy under resize_lock, window atomic
  *   704   512  hist[16]          ring of the last resizes; resize_lock
@@ -209,7 +210,8 @@ struct shmc__hdr {
 	uint32_t hist_next;
 	uint64_t max_memory;   /* largest budget (create; read-only after) */
 	uint32_t park_head, park_tail, park_count; /* log_lock: see log.c */
-	uint32_t pad6;
+	uint32_t ghost_clock; /* ghost insertions so far; log_lock to add,
+	                       * read relaxed (log.c, the ghost FIFO) */
 
 	/* 640: autogrow policy (resize_lock to change) and its state */
 	uint64_t ag_step;      /* bytes to grow by; 0 = autogrow off */
