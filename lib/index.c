@@ -471,6 +471,26 @@ static void release_dead_lock(struct shmc *c, uint32_t slot, uint32_t li)
 		uatomic_cmpxchg(&bk->lock, w, lk_next_version(w));
 }
 
+/*
+ * items_approx is what each thread has flushed of its item count (in
+ * batches of 32, cache.c); a thread that dies takes its unflushed part
+ * with it, and over many deaths the figure - which drives index growth
+ * and the ghost's size - would drift without bound.  The per-slot
+ * SHMC__C_ITEMS counters are exact (one store per insert or removal,
+ * kept across owners), so on each death the figure is set to their sum:
+ * off by at most the live threads' unflushed batches, never more.
+ */
+static void resync_items(struct shmc *c)
+{
+	int64_t sum = 0;
+	for (uint32_t i = 0; i < c->max_readers; i++)
+		sum += (int64_t)shmc__load(
+		    &shmc__slot_at(&c->map, i)->ctr[SHMC__C_ITEMS],
+		    __ATOMIC_RELAXED);
+	/* Relaxed: a gauge, raced by flushes (atomic adds) either way. */
+	shmc__store(&c->map.hdr->items_approx, sum, __ATOMIC_RELAXED);
+}
+
 void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
                      void *arg)
 {
@@ -482,15 +502,15 @@ void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
 	                                      __ATOMIC_RELAXED));
 	shmc__store(&s->lock_intent, 0, __ATOMIC_RELAXED);
 	shmc__store(&s->lock_intent2, 0, __ATOMIC_RELAXED);
+	resync_items(c);
 	if (!shmc__load(&s->open_seg, __ATOMIC_RELAXED))
 		return;
 	/*
 	 * Its open segment.  A reclaim may run while the caller holds bucket
 	 * locks (a probe from shmc__bucket_lock), and log_lock comes before
 	 * bucket locks, so this never waits for log_lock: if it is busy the
-	 * segment stays on the slot, whose next owner goes on writing in it
-	 * (its owner field names the slot), or which revoke_one (log.c)
-	 * takes when memory runs short.
+	 * segment stays named by the slot, and its next owner or a reclaim
+	 * when memory runs short detaches it (log.c).
 	 */
 	if (log_locked) {
 		shmc__log_seal_open(c, slot);
