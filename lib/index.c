@@ -364,8 +364,43 @@ void shmc__ix_lock(struct shmc *c, struct shmc__thr *t, uint64_t h,
 	}
 }
 
+/*
+ * Head bucket locked: gives the chain's trailing overflow buckets that
+ * hold no entry back to the pool.  Without this a bucket came back only
+ * when a split or merge rewrote its chain, so at steady state the pool
+ * drained and its refills punched data segments: the cache held fewer
+ * objects than its memory was sized for.  A reader still inside a bucket
+ * given back meanwhile is covered as for any reuse of a pool bucket (see
+ * OVERFLOW CHAINS): the head's version moves at our unlock, its miss is
+ * looked at again.
+ */
+static void chain_shrink(struct shmc *c, struct shmc__bucket *head)
+{
+	for (unsigned round = 0; round < SHMC__CHAIN_MAX; round++) {
+		struct shmc__bucket *prev = NULL, *bk = head, *next;
+		for (unsigned n = 0; n <= SHMC__CHAIN_MAX &&
+		                     (next = shmc__chain_next(c, bk)) != NULL;
+		     n++) {
+			prev = bk;
+			bk = next;
+		}
+		if (!prev)
+			return;
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++)
+			if (shmc__load(&bk->e[i], __ATOMIC_RELAXED))
+				return;
+		uint64_t w = shmc__load(&prev->lock, __ATOMIC_RELAXED);
+		uint32_t link = shmc__lk_link(w);
+		/* Release: pairs with the acquire in shmc__chain_next. */
+		shmc__store(&prev->lock, lk_with_link(w, 0), __ATOMIC_RELEASE);
+		pool_push(c, link);
+	}
+}
+
 void shmc__ix_unlock(struct shmc *c, struct shmc__thr *t, struct shmc__ixl *x)
 {
+	if (shmc__lk_link(shmc__load(&x->bk->lock, __ATOMIC_RELAXED)))
+		chain_shrink(c, x->bk);
 	shmc__bucket_unlock(c, t, x->b, 1);
 }
 
@@ -482,13 +517,12 @@ static void release_dead_lock(struct shmc *c, uint32_t slot, uint32_t li)
  */
 static void resync_items(struct shmc *c)
 {
-	int64_t sum = 0;
+	uint64_t sum = 0; /* a signed sum in unsigned (wrapping) arithmetic */
 	for (uint32_t i = 0; i < c->max_readers; i++)
-		sum += (int64_t)shmc__load(
-		    &shmc__slot_at(&c->map, i)->ctr[SHMC__C_ITEMS],
-		    __ATOMIC_RELAXED);
+		sum += shmc__load(&shmc__slot_at(&c->map, i)->ctr[SHMC__C_ITEMS],
+		                  __ATOMIC_RELAXED);
 	/* Relaxed: a gauge, raced by flushes (atomic adds) either way. */
-	shmc__store(&c->map.hdr->items_approx, sum, __ATOMIC_RELAXED);
+	shmc__store(&c->map.hdr->items_approx, (int64_t)sum, __ATOMIC_RELAXED);
 }
 
 void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,

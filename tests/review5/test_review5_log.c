@@ -523,6 +523,58 @@ static void items_count_survives_deaths(void **state)
 	drop_dir("ic");
 }
 
+/* ---- issue 11: overflow buckets come back when their entries go --------- */
+
+static void overflow_pool_steady(void **state)
+{
+	(void)state;
+	use_dir("/dev/shm");
+	shmc_t *c = mk("op", 8 * MiB, 8 * MiB);
+	struct shmc__hdr *h = ((struct shmc *)c)->map.hdr;
+	char k[32], v[40];
+	memset(v, 'p', sizeof(v));
+	uint32_t pool[4];
+	/* Distinct keys through a full cache: eviction removes entries
+	 * everywhere, overflow chains come and go. */
+	for (int phase = 0; phase < 4; phase++) {
+		for (int i = 0; i < 400000; i++) {
+			int n = snprintf(k, sizeof(k), "p%d-%d", phase, i);
+			assert_int_equal(shmc_set(c, k, (size_t)n, v, sizeof(v), 0,
+			                          0),
+			                 0);
+		}
+		pool[phase] = h->pool_committed;
+	}
+	/* Chains that end in an overflow bucket with no entry: each holds a
+	 * pool bucket for nothing. */
+	struct shmc *ci = (struct shmc *)c;
+	uint64_t nb = shmc__geom_buckets(h->index_geom), idle = 0, linked = 0;
+	for (uint64_t b = 0; b < nb; b++) {
+		struct shmc__bucket *bk = shmc__bucket_at(ci, b), *next;
+		for (unsigned n = 0; n <= SHMC__CHAIN_MAX &&
+		                     (next = shmc__chain_next(ci, bk)) != NULL;
+		     n++) {
+			bk = next;
+			linked++;
+		}
+		if (bk == shmc__bucket_at(ci, b))
+			continue;
+		bool empty = true;
+		for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++)
+			empty = empty && !bk->e[i];
+		idle += empty;
+	}
+	printf("  overflow buckets committed after each 400k sets: %u %u %u "
+	       "%u; %llu linked, %llu of them idle chain ends\n",
+	       pool[0], pool[1], pool[2], pool[3], (unsigned long long)linked,
+	       (unsigned long long)idle);
+	assert_int_equal(idle, 0);
+	assert_int_equal(pool[3], pool[1]);
+	assert_int_equal(shmc_check(c, problem, NULL), 0);
+	shmc_close(c);
+	drop_dir("op");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +590,7 @@ int main(void)
 	    cmocka_unit_test(killed_split_repaired_on_open),
 	    cmocka_unit_test(log_lock_owner_vanished),
 	    cmocka_unit_test(items_count_survives_deaths),
+	    cmocka_unit_test(overflow_pool_steady),
 	};
 	if (getenv("R5_FILTER"))
 		cmocka_set_test_filter(getenv("R5_FILTER"));
