@@ -76,7 +76,7 @@ int cmd_keys(int argc, char **argv)
 	struct walk w = {.prefix = ""};
 	bool json = false, lng = false;
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "h", lo)) != -1) {
 		switch (ch) {
 		case O_PREFIX:
 			w.prefix = optarg;
