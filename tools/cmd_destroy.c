@@ -67,9 +67,10 @@ int cmd_destroy(int argc, char **argv)
 		return TOOL_EXIT_FAIL;
 	}
 	if (rc && !force) {
-		tool_fail(rc, "destroy %s: cannot open it to count attached "
-		              "processes (use --force to remove anyway)",
-		          name);
+		char why[160];
+		tool_msg("destroy %s: cannot open it to count attached "
+		         "processes (use --force to remove anyway): %s",
+		         name, tool_open_reason(name, rc, why, sizeof(why)));
 		return TOOL_EXIT_FAIL;
 	}
 	if (!rc) {

@@ -17,7 +17,8 @@
 
 static void help(void)
 {
-	printf("Usage: shmcache keys NAME [--prefix P] [--limit N] [--json]\n\n"
+	printf("Usage: shmcache keys NAME [--prefix P] [--limit N] [--long] "
+	       "[--json]\n\n"
 	       "Lists live keys, one per line (non-printable bytes as \\xNN).\n\n"
 	       "  --prefix P  only keys starting with P\n"
 	       "  --limit N   at most N keys\n"

@@ -23,7 +23,8 @@ static void help(void)
 	       "stdin.\n\n"
 	       "  --ttl SECS  expire after SECS seconds (0 = never; default: "
 	       "the cache's)\n"
-	       "  --flags N   32 opaque bits returned by get --json\n"
+	       "  --flags N   32 opaque bits kept with the value (get shows them "
+	       "in JSON)\n"
 	       "  --add       store only if KEY is absent\n"
 	       "  -q, --quiet print nothing on success\n"
 	       "  -h, --help  this help\n");
