@@ -58,7 +58,7 @@ int cmd_check(int argc, char **argv)
 	                                   {NULL, 0, NULL, 0}};
 	struct reports r = {0};
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "h", lo)) != -1) {
 		switch (ch) {
 		case 'j':
 			r.json = true;

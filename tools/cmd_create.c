@@ -29,11 +29,14 @@ static void help(void)
 	       "  --mode MODE          file mode in octal (default 0600)\n"
 	       "  --group GROUP        group of the file (name or number)\n"
 	       "  --numa POLICY        interleave, node=N or local\n"
-	       "  --max-readers N      reader slots (threads attached at once)\n"
+	       "  --max-readers N      reader slots (threads attached at once), "
+	       "1 to 32767\n"
+	       "                       (default 1024)\n"
 	       "  --huge               2 MiB pages: $SHMCACHE_DIR must be a "
 	       "tmpfs mounted\n"
 	       "                       huge=within_size (segments >= 2M; for "
 	       "caches of 256M+)\n"
+	       "  -q, --quiet          print nothing on success\n"
 	       "  -h, --help           this help\n\n"
 	       "Sizes take K, M, G, T suffixes (powers of 1024).\n");
 }
@@ -91,19 +94,23 @@ int cmd_create(int argc, char **argv)
 	    {"numa", required_argument, NULL, O_NUMA},
 	    {"max-readers", required_argument, NULL, O_READERS},
 	    {"huge", no_argument, NULL, O_HUGE},
+	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	struct shmc_create_opts o;
 	shmc_create_opts_init(&o);
-	bool have_mem = false, have_group = false;
+	bool have_mem = false, have_group = false, quiet = false;
 	gid_t gid = 0;
 	uint64_t v;
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "hq", lo)) != -1) {
 		switch (ch) {
 		case 'h':
 			help();
 			return TOOL_EXIT_OK;
+		case 'q':
+			quiet = true;
+			break;
 		case O_MEM:
 			if ((rc = tool_opt_size("--memory", optarg, &o.memory)))
 				return rc;
@@ -165,8 +172,8 @@ int cmd_create(int argc, char **argv)
 			}
 			break;
 		case O_READERS:
-			if ((rc = tool_opt_u64("--max-readers", optarg, 32767,
-			                       &v)))
+			if ((rc = tool_opt_range("--max-readers", optarg, 1,
+			                         32767, &v)))
 				return rc;
 			o.max_readers = (uint32_t)v;
 			break;
@@ -218,6 +225,14 @@ int cmd_create(int argc, char **argv)
 		          : rc == -EPERM && have_group ? ": cannot give it that group"
 		                                       : "");
 		return TOOL_EXIT_FAIL;
+	}
+	if (!quiet) {
+		struct shmc_info info;
+		char a[32], b[32];
+		shmc_info(c, &info);
+		printf("created %s: %s budget, reservation %s, file %s\n", name,
+		       tool_human(o.memory, a, sizeof(a)),
+		       tool_human(info.max_memory, b, sizeof(b)), info.path);
 	}
 	shmc_close(c);
 	return TOOL_EXIT_OK;

@@ -16,7 +16,8 @@ static void help(void)
 
 int cmd_del(int argc, char **argv)
 {
-	int rc = tool_plain_args(argc, argv, help, 2, "missing NAME or KEY");
+	int rc = tool_plain_args(argc, argv, help, 2, "missing NAME or KEY",
+	                         NULL);
 	if (rc >= 0)
 		return rc;
 	const char *name = argv[optind], *key = argv[optind + 1];

@@ -15,10 +15,11 @@
 
 static void help(void)
 {
-	printf("Usage: shmcache destroy NAME [--force]\n\n"
+	printf("Usage: shmcache destroy NAME [--force] [--quiet]\n\n"
 	       "Removes the cache NAME.  Refused while processes are attached\n"
 	       "or when the cache cannot be opened, unless --force is given.\n\n"
 	       "  -f, --force  remove anyway\n"
+	       "  -q, --quiet  print nothing on success\n"
 	       "  -h, --help   this help\n");
 }
 
@@ -32,12 +33,16 @@ static int ignore_reader(const struct shmc_reader *r, void *arg)
 int cmd_destroy(int argc, char **argv)
 {
 	static const struct option lo[] = {{"force", no_argument, NULL, 'f'},
+	                                   {"quiet", no_argument, NULL, 'q'},
 	                                   {"help", no_argument, NULL, 'h'},
 	                                   {NULL, 0, NULL, 0}};
-	bool force = false;
+	bool force = false, quiet = false;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "fh", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "fhq", lo)) != -1) {
 		switch (ch) {
+		case 'q':
+			quiet = true;
+			break;
 		case 'f':
 			force = true;
 			break;
@@ -56,15 +61,16 @@ int cmd_destroy(int argc, char **argv)
 	if (tool_check_name(name))
 		return TOOL_EXIT_USAGE;
 	shmc_t *c = NULL;
-	int rc = shmc_open(name, 0, &c);
+	int rc = shmc_open(name, tool_open_flags(name), &c);
 	if (rc == -ENOENT) {
-		tool_fail(rc, "destroy %s: no such cache", name);
+		tool_msg("destroy %s: no such cache", name);
 		return TOOL_EXIT_FAIL;
 	}
 	if (rc && !force) {
-		tool_fail(rc, "destroy %s: cannot open it to count attached "
-		              "processes (use --force to remove anyway)",
-		          name);
+		char why[160];
+		tool_msg("destroy %s: cannot open it to count attached "
+		         "processes (use --force to remove anyway): %s",
+		         name, tool_open_reason(name, rc, why, sizeof(why)));
 		return TOOL_EXIT_FAIL;
 	}
 	if (!rc) {
@@ -89,5 +95,7 @@ int cmd_destroy(int argc, char **argv)
 		tool_fail(rc, "destroy %s", name);
 		return TOOL_EXIT_FAIL;
 	}
+	if (!quiet)
+		printf("destroyed %s\n", name);
 	return TOOL_EXIT_OK;
 }

@@ -35,11 +35,12 @@
 
 static void help(void)
 {
-	printf("Usage: shmcache dump NAME FILE\n\n"
+	printf("Usage: shmcache dump NAME FILE [--quiet]\n\n"
 	       "Writes every live item of cache NAME to FILE (versioned, "
 	       "checksummed),\natomically (a temporary file renamed into "
-	       "place).\n\n"
-	       "  -h, --help  this help\n");
+	       "place), and says how many.\n\n"
+	       "  -q, --quiet  print nothing on success\n"
+	       "  -h, --help   this help\n");
 }
 
 struct keyset {
@@ -97,7 +98,9 @@ static uint32_t rec_ttl(uint32_t ttl, uint64_t created)
 
 int cmd_dump(int argc, char **argv)
 {
-	int rc = tool_plain_args(argc, argv, help, 2, "missing NAME or FILE");
+	bool quiet = false;
+	int rc = tool_plain_args(argc, argv, help, 2, "missing NAME or FILE",
+	                         &quiet);
 	if (rc >= 0)
 		return rc;
 	const char *name = argv[optind], *file = argv[optind + 1];
@@ -122,7 +125,8 @@ int cmd_dump(int argc, char **argv)
 	                .h = XXH64_createState()};
 	if (!o.f || !o.h) {
 		rc = fd < 0 ? -errno : -ENOMEM;
-		tool_fail(rc, "%s", tmp);
+		/* the temporary file is ours; the operator named FILE */
+		tool_fail(rc, "dump %s to %s", name, file);
 		if (fd >= 0) {
 			close(fd);
 			unlink(tmp);
@@ -215,5 +219,9 @@ int cmd_dump(int argc, char **argv)
 		tool_fail(rc, "dump %s to %s", name, file);
 		return TOOL_EXIT_FAIL;
 	}
+	if (!quiet)
+		printf("dumped %llu item%s of %s to %s\n",
+		       (unsigned long long)written, written == 1 ? "" : "s",
+		       name, file);
 	return TOOL_EXIT_OK;
 }

@@ -133,7 +133,7 @@ int cmd_exporter(int argc, char **argv)
 	    {NULL, 0, NULL, 0}};
 	const char *listen_at = "127.0.0.1:9632";
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "h", lo)) != -1) {
 		switch (ch) {
 		case 'l':
 			listen_at = optarg;

@@ -28,9 +28,10 @@ static const char *state_name[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 static void help(void)
 {
 	printf("Usage: shmcache health NAME [--warn PCT] [--crit PCT] "
-	       "[OPTIONS]\n\n"
+	       "[OPTIONS] [--json]\n\n"
 	       "Monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 "
-	       "UNKNOWN,\none status line with perfdata.\n\n"
+	       "UNKNOWN,\none status line with perfdata (or one JSON "
+	       "object).\n\n"
 	       "  --warn PCT        utilisation warning threshold (default 85)\n"
 	       "  --crit PCT        utilisation critical threshold (default 95)\n"
 	       "  --hit-warn PCT    warn when the hit ratio is at or below PCT\n"
@@ -43,6 +44,8 @@ static void help(void)
 	       "  --interval SECS   sampling interval for rates (default 1 with "
 	       "an\n"
 	       "                    eviction threshold, else 0 = no sampling)\n"
+	       "  --json            one JSON object: state, reason, figures, "
+	       "thresholds\n"
 	       "  -h, --help        this help\n");
 }
 
@@ -52,9 +55,74 @@ static void thr(FILE *f, double v)
 		fprintf(f, "%g", v);
 }
 
+/* A threshold, or null when not set (< 0). */
+static void jw_thr(struct jw *w, const char *k, double v)
+{
+	jw_key(w, k);
+	if (v >= 0)
+		jw_dbl(w, v);
+	else
+		jw_null(w);
+}
+
+/*
+ * The JSON form: the same judgement as the status line.  hit and ev are
+ * < 0 when not measured (no lookups; no interval), and then null; thr
+ * holds warn, crit, hit-warn, hit-crit, evict-warn, evict-crit.  reason
+ * is the status line's "(utilisation >= 85%)" without the parentheses,
+ * or null when OK.
+ */
+static void print_json(const char *name, int state, const char *why,
+                       double util, double hit, double ev,
+                       const struct tool_snap *b, const double *thr,
+                       double interval)
+{
+	struct jw w;
+	jw_init(&w, stdout);
+	jw_obj(&w);
+	jw_key(&w, "cache");
+	jw_str(&w, name);
+	jw_key(&w, "state");
+	jw_str(&w, state_name[state]);
+	jw_key(&w, "status");
+	jw_u64(&w, (uint64_t)state);
+	jw_key(&w, "reason");
+	size_t n = strlen(why);
+	if (n > 3)
+		jw_strn(&w, why + 2, n - 3); /* " (" ... ")" */
+	else
+		jw_null(&w);
+	jw_key(&w, "utilisation_pct");
+	jw_dbl(&w, util);
+	jw_thr(&w, "hit_ratio_pct", hit);
+	jw_thr(&w, "evictions_per_second", ev);
+	jw_key(&w, "interval");
+	jw_dbl(&w, interval);
+	jw_key(&w, "items");
+	jw_u64(&w, b->st.items);
+	jw_key(&w, "used_bytes");
+	jw_u64(&w, b->st.used_bytes);
+	jw_key(&w, "data_capacity");
+	jw_u64(&w, b->data_capacity);
+	jw_key(&w, "processes");
+	jw_u64(&w, b->st.processes);
+	jw_key(&w, "thresholds");
+	jw_obj(&w);
+	jw_thr(&w, "warn", thr[0]);
+	jw_thr(&w, "crit", thr[1]);
+	jw_thr(&w, "hit_warn", thr[2]);
+	jw_thr(&w, "hit_crit", thr[3]);
+	jw_thr(&w, "evict_warn", thr[4]);
+	jw_thr(&w, "evict_crit", thr[5]);
+	jw_obj_end(&w);
+	jw_obj_end(&w);
+	jw_end(&w);
+}
+
 int cmd_health(int argc, char **argv)
 {
-	enum { O_WARN = 256, O_CRIT, O_HW, O_HC, O_MING, O_EW, O_EC, O_INT };
+	enum { O_WARN = 256, O_CRIT, O_HW, O_HC, O_MING, O_EW, O_EC, O_INT,
+	       O_JSON };
 	static const struct option lo[] = {
 	    {"warn", required_argument, NULL, O_WARN},
 	    {"crit", required_argument, NULL, O_CRIT},
@@ -64,13 +132,15 @@ int cmd_health(int argc, char **argv)
 	    {"evict-warn", required_argument, NULL, O_EW},
 	    {"evict-crit", required_argument, NULL, O_EC},
 	    {"interval", required_argument, NULL, O_INT},
+	    {"json", no_argument, NULL, O_JSON},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	double warn = 85, crit = 95, hw = -1, hc = -1, ew = -1, ec = -1;
 	double interval = -1;
 	uint64_t min_gets = 100;
+	bool json = false;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "h", lo)) != -1) {
 		double *dst = NULL;
 		const char *opt = NULL;
 		switch (ch) {
@@ -85,6 +155,9 @@ int cmd_health(int argc, char **argv)
 			if (tool_opt_u64("--min-gets", optarg, UINT64_MAX,
 			                 &min_gets))
 				return H_UNKNOWN;
+			continue;
+		case O_JSON:
+			json = true;
 			continue;
 		case 'h':
 			help();
@@ -122,19 +195,47 @@ int cmd_health(int argc, char **argv)
 	const char *name = argv[optind];
 	shmc_t *c = NULL;
 	struct tool_snap a, b;
-	int rc = tool_check_name(name);
-	if (!rc)
-		rc = shmc_open(name, 0, &c);
-	if (!rc)
-		rc = tool_snap_take(c, &a);
+	char why_open[160];
+	const char *reason = NULL;
+	/* tool_open() prints "shmcache: health: open NAME: REASON" on stderr;
+	 * the status line on stdout gives the same REASON. */
+	int rc = tool_open(name, &c);
+	if (rc)
+		reason = rc == SHMC_ENAME
+		             ? shmc_strerror(rc)
+		             : tool_open_reason(name, rc, why_open,
+		                                sizeof(why_open));
+	if (!rc && (rc = tool_snap_take(c, &a)) != 0) {
+		tool_fail(rc, "stats of %s", name);
+		reason = shmc_strerror(rc);
+	}
 	b = a;
 	if (!rc && interval > 0) {
 		tool_sleep(interval, NULL);
-		rc = tool_snap_take(c, &b);
+		if ((rc = tool_snap_take(c, &b)) != 0) {
+			tool_fail(rc, "stats of %s", name);
+			reason = shmc_strerror(rc);
+		}
 	}
 	shmc_close(c);
 	if (rc) {
-		printf("SHMCACHE UNKNOWN - %s: %s\n", name, shmc_strerror(rc));
+		if (json) {
+			struct jw w;
+			jw_init(&w, stdout);
+			jw_obj(&w);
+			jw_key(&w, "cache");
+			jw_str(&w, name);
+			jw_key(&w, "state");
+			jw_str(&w, state_name[H_UNKNOWN]);
+			jw_key(&w, "status");
+			jw_u64(&w, H_UNKNOWN);
+			jw_key(&w, "reason");
+			jw_str(&w, reason);
+			jw_obj_end(&w);
+			jw_end(&w);
+		} else {
+			printf("SHMCACHE UNKNOWN - %s: %s\n", name, reason);
+		}
 		return H_UNKNOWN;
 	}
 
@@ -171,6 +272,12 @@ int cmd_health(int argc, char **argv)
 		snprintf(why, sizeof(why), " (evictions >= %g/s)", ew);
 	}
 
+	if (json) {
+		print_json(name, state, why, util, lookups ? hit : -1,
+		           interval > 0 ? ev : -1, &b,
+		           (double[]){warn, crit, hw, hc, ew, ec}, interval);
+		return state;
+	}
 	printf("SHMCACHE %s - %s: utilisation %.1f%%, hit ratio ",
 	       state_name[state], name, util);
 	if (lookups)

@@ -17,7 +17,8 @@
 
 static void help(void)
 {
-	printf("Usage: shmcache keys NAME [--prefix P] [--limit N] [--json]\n\n"
+	printf("Usage: shmcache keys NAME [--prefix P] [--limit N] [--long] "
+	       "[--json]\n\n"
 	       "Lists live keys, one per line (non-printable bytes as \\xNN).\n\n"
 	       "  --prefix P  only keys starting with P\n"
 	       "  --limit N   at most N keys\n"
@@ -76,7 +77,7 @@ int cmd_keys(int argc, char **argv)
 	struct walk w = {.prefix = ""};
 	bool json = false, lng = false;
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "h", lo)) != -1) {
 		switch (ch) {
 		case O_PREFIX:
 			w.prefix = optarg;

@@ -55,7 +55,7 @@ int cmd_list(int argc, char **argv)
 	                                   {NULL, 0, NULL, 0}};
 	bool json = false;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "h", lo)) != -1) {
 		switch (ch) {
 		case 'j':
 			json = true;
@@ -112,7 +112,7 @@ int cmd_list(int argc, char **argv)
 		struct tool_snap s;
 		char esc[4 * 256 + 1];
 		const char *show = shown(names[i], esc, sizeof(esc));
-		int rc = shmc_open(names[i], 0, &c);
+		int rc = shmc_open(names[i], tool_open_flags(names[i]), &c);
 		if (!rc) {
 			rc = tool_snap_take(c, &s);
 			shmc_close(c);

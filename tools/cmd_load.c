@@ -139,7 +139,7 @@ static int worker(const char *name, const struct load_opts *o,
                   const struct zipf *z, unsigned id, struct load_result *r)
 {
 	shmc_t *c = NULL;
-	int rc = shmc_open(name, 0, &c);
+	int rc = shmc_open(name, tool_open_flags(name), &c);
 	if (rc) {
 		tool_fail(rc, "worker %u: open %s", id, name);
 		return rc;
@@ -209,7 +209,7 @@ static int parse(int argc, char **argv, struct load_opts *o, bool *json)
 	    {NULL, 0, NULL, 0}};
 	uint64_t u;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "p:s:k:v:z:ujh", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "p:s:k:v:z:ujh", lo)) != -1) {
 		switch (ch) {
 		case 'p':
 			if (tool_opt_u64("--procs", optarg, 256, &u) || !u)

@@ -49,7 +49,7 @@ int cmd_readers(int argc, char **argv)
 	                                   {NULL, 0, NULL, 0}};
 	bool json = false;
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "h", lo)) != -1) {
 		switch (ch) {
 		case 'j':
 			json = true;

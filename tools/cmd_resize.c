@@ -23,7 +23,7 @@
 static void help(void)
 {
 	printf("Usage: shmcache resize NAME --memory SIZE [--json] [--no-wait] "
-	       "[--try]\n"
+	       "[--try] [--quiet]\n"
 	       "       shmcache resize NAME --index BUCKETS\n"
 	       "       shmcache resize NAME --autogrow STEP [--ceiling SIZE]\n"
 	       "                            [--util PCT] [--window SECS] "
@@ -34,7 +34,10 @@ static void help(void)
 	       "keeps working.\n"
 	       "SIZE: 64G, 512M, or relative: +50%%, -25%%, +1G, -512M.\n\n"
 	       "  -m, --memory SIZE    new memory budget\n"
-	       "  -i, --index N        set the index to N buckets\n"
+	       "  -i, --index N        set the index to N buckets of 7 entries "
+	       "(at least 256;\n"
+	       "                       refused when N * 7 is below the items "
+	       "held)\n"
 	       "  -a, --autogrow STEP  grow by STEP under pressure ('off' to "
 	       "stop)\n"
 	       "      --ceiling SIZE   autogrow never past this (default: the "
@@ -48,6 +51,7 @@ static void help(void)
 	       "  -j, --json           progress (or history) as JSON lines\n"
 	       "  -n, --no-wait        return at once; the work goes on\n"
 	       "  -t, --try            fail if another resize is running\n"
+	       "  -q, --quiet          print nothing on success\n"
 	       "  -h, --help           this help\n");
 }
 
@@ -173,6 +177,74 @@ static int show_history(shmc_t *c, bool json)
 	return TOOL_EXIT_OK;
 }
 
+/*
+ * --index N.  The library keeps N between 256 buckets and the
+ * reservation's largest index, silently; each bucket
+ * holds 7 entries and more items than entries overflow into chains (an
+ * index load above 100 %: every lookup walks them).  So N below what the
+ * items need is refused, naming the smallest N that holds them; the line
+ * printed on success gives the index as it is after the call.
+ */
+static int resize_index(shmc_t *c, const char *name, uint64_t want,
+                        bool quiet)
+{
+	struct shmc_stats st;
+	int rc = shmc_stats(c, &st);
+	if (rc) {
+		tool_fail(rc, "stats of %s", name);
+		return TOOL_EXIT_FAIL;
+	}
+	if (want * 7 < st.items) {
+		uint64_t need = (st.items + 6) / 7;
+		uint64_t p2 = need < 256 ? 256 : need;
+		tool_msg("index of %s: %llu buckets hold %llu entries, fewer "
+		         "than its %llu items (give --index %llu or more)",
+		         name, (unsigned long long)want,
+		         (unsigned long long)want * 7,
+		         (unsigned long long)st.items, (unsigned long long)p2);
+		return TOOL_EXIT_FAIL;
+	}
+	uint64_t from = st.index_buckets;
+	rc = shmc_resize_index(c, want);
+	if (rc) {
+		tool_fail(rc, "index of %s", name);
+		return TOOL_EXIT_FAIL;
+	}
+	if (!quiet && shmc_stats(c, &st) == 0)
+		printf("%s: index %llu -> %llu buckets (%llu items, index load "
+		       "%.1f%%)\n",
+		       name, (unsigned long long)from,
+		       (unsigned long long)st.index_buckets,
+		       (unsigned long long)st.items,
+		       st.index_buckets ? 100.0 * (double)st.items /
+		                              ((double)st.index_buckets * 7)
+		                        : 0.0);
+	return TOOL_EXIT_OK;
+}
+
+/* The policy in force after --autogrow, in one line. */
+static void show_autogrow(shmc_t *c, const char *name)
+{
+	struct shmc_autogrow ag;
+	char a[32], b[32];
+	if (shmc_get_autogrow(c, &ag) != 0)
+		return;
+	if (!ag.step) {
+		printf("%s: autogrow off\n", name);
+		return;
+	}
+	if (ag.ceiling)
+		tool_human(ag.ceiling, b, sizeof(b));
+	else
+		snprintf(b, sizeof(b), "the reservation");
+	/* zero fields stand for the defaults */
+	printf("%s: autogrow by %s up to %s when utilisation >= %u%% for %u s "
+	       "and ghost hits >= %u per mille of sets\n",
+	       name, tool_human(ag.step, a, sizeof(a)), b,
+	       ag.util_pct ? ag.util_pct : 85, ag.window_s ? ag.window_s : 10,
+	       ag.ghost_pm ? ag.ghost_pm : 20);
+}
+
 enum { O_CEIL = 1000, O_UTIL, O_WINDOW, O_GHOST, O_HIST };
 
 int cmd_resize(int argc, char **argv)
@@ -189,19 +261,23 @@ int cmd_resize(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'},
 	    {"no-wait", no_argument, NULL, 'n'},
 	    {"try", no_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *mem = NULL, *ag = NULL;
 	uint64_t index = 0, u = 0;
 	struct shmc_autogrow pol = {0};
 	bool json = false, nowait = false, try = false, hist = false;
+	bool have_index = false, quiet = false;
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "m:i:a:jnth", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "m:i:a:jntqh", lo)) != -1) {
 		switch (ch) {
 		case 'm': mem = optarg; break;
 		case 'i':
-			if (tool_opt_u64("--index", optarg, 1ull << 32, &index))
+			if (tool_opt_range("--index", optarg, 1, 1ull << 32,
+			                   &index))
 				return TOOL_EXIT_USAGE;
+			have_index = true;
 			break;
 		case 'a': ag = optarg; break;
 		case O_CEIL:
@@ -227,6 +303,7 @@ int cmd_resize(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'n': nowait = true; break;
 		case 't': try = true; break;
+		case 'q': quiet = true; break;
 		case 'h': help(); return TOOL_EXIT_OK;
 		default: return tool_usage_error();
 		}
@@ -235,7 +312,7 @@ int cmd_resize(int argc, char **argv)
 		tool_msg(argc - optind < 1 ? "missing NAME" : "too many arguments");
 		return tool_usage_error();
 	}
-	if ((mem != NULL) + (index != 0) + (ag != NULL) + hist != 1) {
+	if ((mem != NULL) + have_index + (ag != NULL) + hist != 1) {
 		tool_msg("give one of --memory, --index, --autogrow, --history");
 		return tool_usage_error();
 	}
@@ -248,12 +325,10 @@ int cmd_resize(int argc, char **argv)
 		shmc_close(c);
 		return rc;
 	}
-	if (index) {
-		rc = shmc_resize_index(c, index);
-		if (rc)
-			tool_fail(rc, "index of %s", name);
+	if (have_index) {
+		rc = resize_index(c, name, index, quiet);
 		shmc_close(c);
-		return rc ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
+		return rc;
 	}
 	if (ag) {
 		if (strcmp(ag, "off") != 0 && tool_parse_size(ag, &pol.step)) {
@@ -264,6 +339,8 @@ int cmd_resize(int argc, char **argv)
 		rc = shmc_set_autogrow(c, &pol);
 		if (rc)
 			tool_fail(rc, "autogrow of %s", name);
+		else if (!quiet)
+			show_autogrow(c, name);
 		shmc_close(c);
 		return rc ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 	}
@@ -302,7 +379,8 @@ int cmd_resize(int argc, char **argv)
 			return TOOL_EXIT_FAIL;
 		}
 		if (pid > 0) {
-			printf("resizing %s to %s in the background (pid %d)\n",
+			if (!quiet)
+				printf("resizing %s to %s in the background (pid %d)\n",
 			       name, tool_human(to, a, sizeof(a)), (int)pid);
 			shmc_close(c);
 			return TOOL_EXIT_OK;
@@ -328,7 +406,7 @@ int cmd_resize(int argc, char **argv)
 	if (rc)
 		tool_fail(rc, "resize of %s to %s", name,
 		          tool_human(to, a, sizeof(a)));
-	else if (!json)
+	else if (!json && !quiet)
 		printf("%s: %s -> %s\n", name, tool_human(st.memory, a, sizeof(a)),
 		       tool_human(to, b, sizeof(b)));
 	shmc_close(c);

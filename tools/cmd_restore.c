@@ -28,10 +28,11 @@
 
 static void help(void)
 {
-	printf("Usage: shmcache restore NAME FILE\n\n"
+	printf("Usage: shmcache restore NAME FILE [--quiet]\n\n"
 	       "Loads the dump FILE into the existing cache NAME.  The whole "
 	       "file is\nvalidated first; a damaged file loads nothing.\n\n"
-	       "  -h, --help  this help\n");
+	       "  -q, --quiet  print nothing on success\n"
+	       "  -h, --help   this help\n");
 }
 
 /* Returns 0 or prints why FILE is refused and returns the error. */
@@ -112,7 +113,9 @@ static int validate(const char *file, const uint8_t *p, size_t n,
 
 int cmd_restore(int argc, char **argv)
 {
-	int rc = tool_plain_args(argc, argv, help, 2, "missing NAME or FILE");
+	bool quiet = false;
+	int rc = tool_plain_args(argc, argv, help, 2, "missing NAME or FILE",
+	                         &quiet);
 	if (rc >= 0)
 		return rc;
 	const char *name = argv[optind], *file = argv[optind + 1];
@@ -197,8 +200,13 @@ int cmd_restore(int argc, char **argv)
 		          (unsigned long long)count);
 		return TOOL_EXIT_FAIL;
 	}
+	if (quiet)
+		return TOOL_EXIT_OK;
+	printf("restored %llu item%s into %s from %s", (unsigned long long)stored,
+	       stored == 1 ? "" : "s", name, file);
 	if (expired)
-		tool_msg("%llu records had expired and were skipped",
-		         (unsigned long long)expired);
+		printf(" (%llu had expired and were skipped)",
+		       (unsigned long long)expired);
+	printf("\n");
 	return TOOL_EXIT_OK;
 }

@@ -17,14 +17,24 @@
 static void help(void)
 {
 	printf("Usage: shmcache set NAME KEY [VALUE | -] [--ttl SECS] "
-	       "[--flags N]\n\n"
+	       "[--flags N] [--add]\n"
+	       "                    [--quiet]\n\n"
 	       "Stores VALUE under KEY; with '-' or no VALUE, reads it from "
 	       "stdin.\n\n"
 	       "  --ttl SECS  expire after SECS seconds (0 = never; default: "
 	       "the cache's)\n"
-	       "  --flags N   32 opaque bits returned by get --json\n"
+	       "  --flags N   32 opaque bits kept with the value (get shows them "
+	       "in JSON)\n"
 	       "  --add       store only if KEY is absent\n"
+	       "  -q, --quiet print nothing on success\n"
 	       "  -h, --help  this help\n");
+}
+
+/* Largest value stored with a klen-byte key: key and value share one
+ * segment, and info->max_value is the figure for a 1-byte key. */
+static uint64_t value_limit(const struct shmc_info *info, size_t klen)
+{
+	return info->max_value + 1 > klen ? info->max_value + 1 - klen : 0;
 }
 
 int cmd_set(int argc, char **argv)
@@ -34,14 +44,18 @@ int cmd_set(int argc, char **argv)
 	    {"ttl", required_argument, NULL, O_TTL},
 	    {"flags", required_argument, NULL, O_FLAGS},
 	    {"add", no_argument, NULL, O_ADD},
+	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	uint32_t ttl = SHMC_TTL_DEFAULT, flags = 0;
-	bool add = false;
+	bool add = false, quiet = false;
 	uint64_t v;
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "hq", lo)) != -1) {
 		switch (ch) {
+		case 'q':
+			quiet = true;
+			break;
 		case O_TTL:
 			if ((rc = tool_opt_u64("--ttl", optarg,
 			                       10ull * 365 * 86400, &v)))
@@ -93,9 +107,10 @@ int cmd_set(int argc, char **argv)
 			shmc_info(c, &info);
 			shmc_close(c);
 			tool_fail(SHMC_EVALLEN, "value of more than %u bytes on "
-			          "stdin (this cache holds at most %llu)",
-			          (unsigned)SHMC_SEGMENT_MAX,
-			          (unsigned long long)info.max_value);
+			          "stdin (with this %zu-byte key, %s holds values "
+			          "of at most %llu bytes)",
+			          (unsigned)SHMC_SEGMENT_MAX, klen, name,
+			          (unsigned long long)value_limit(&info, klen));
 			return TOOL_EXIT_FAIL;
 		}
 		if (rc) {
@@ -116,11 +131,16 @@ int cmd_set(int argc, char **argv)
 	if (rc == SHMC_EVALLEN) {
 		struct shmc_info info;
 		shmc_info(c, &info);
-		tool_fail(rc, "value of %zu bytes (this cache holds at most "
-		              "%llu)",
-		          vlen, (unsigned long long)info.max_value);
+		tool_fail(rc, "value of %zu bytes (with this %zu-byte key, %s "
+		              "holds values of at most %llu bytes)",
+		          vlen, klen, name,
+		          (unsigned long long)value_limit(&info, klen));
 	} else if (rc) {
 		tool_fail(rc, "set in %s", name);
+	} else if (!quiet) {
+		printf("stored %zu bytes under ", vlen);
+		tool_write_escaped(stdout, key, klen);
+		printf(" in %s\n", name);
 	}
 	shmc_close(c);
 	free(val);

@@ -42,7 +42,7 @@ int cmd_stats(int argc, char **argv)
 	double watch = 0;
 	uint64_t count = 0;
 	int ch, rc;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, "h", lo)) != -1) {
 		switch (ch) {
 		case O_JSON:
 			json = true;

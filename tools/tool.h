@@ -20,6 +20,7 @@
 #ifndef SHMC_TOOL_H
 #define SHMC_TOOL_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,14 +40,20 @@ __attribute__((format(printf, 2, 3))) void tool_fail(int rc, const char *fmt,
                                                      ...);
 /* Prints "shmcache: SUB: MESSAGE" to stderr. */
 __attribute__((format(printf, 1, 2))) void tool_msg(const char *fmt, ...);
+/* getopt_long() that prints its complaints in the tool's form
+ * ("shmcache: SUB: --bogus: unknown option", "...: --memory: needs a
+ * value") instead of getopt's; returns '?' for both (then print the hint
+ * with tool_usage_error()). */
+int tool_getopt(int argc, char **argv, const char *shortopts,
+                const struct option *longopts);
 /* Prints the "try --help" hint after a usage error and returns 2. */
 int tool_usage_error(void);
-/* For a subcommand that takes only --help and exactly n arguments:
- * returns -1 to go on (they start at argv[optind]), or the exit status to
- * return now (help shown, or a usage error saying `missing` when there
- * are too few). */
+/* For a subcommand that takes only --help (and -q/--quiet when quiet is
+ * not NULL) and exactly n arguments: returns -1 to go on (they start at
+ * argv[optind]), or the exit status to return now (help shown, or a
+ * usage error saying `missing` when there are too few). */
 int tool_plain_args(int argc, char **argv, void (*help)(void), int n,
-                    const char *missing);
+                    const char *missing, bool *quiet);
 
 /*
  * Parses a size: decimal digits with an optional binary suffix K, M, G, T
@@ -62,10 +69,22 @@ int tool_parse_double(const char *s, double *out);
 /* Option value helpers: parse, or print the usage error and return 2. */
 int tool_opt_size(const char *opt, const char *s, uint64_t *out);
 int tool_opt_u64(const char *opt, const char *s, uint64_t max, uint64_t *out);
+/* As tool_opt_u64, for a number from min to max. */
+int tool_opt_range(const char *opt, const char *s, uint64_t min, uint64_t max,
+                   uint64_t *out);
 int tool_opt_double(const char *opt, const char *s, double *out);
 
-/* Opens cache name; on error prints "open NAME: ..." and returns rc. */
+/* Opens cache name (with tool_open_flags()); on error prints
+ * "open NAME: REASON" (tool_open_reason()) and returns rc. */
 int tool_open(const char *name, shmc_t **out);
+/* SHMC_OPEN_ANY_OWNER when the file belongs to another user but its mode
+ * grants its group read and write and the caller is in that group (a
+ * cache shared with `create --mode 0660 --group G`), else 0. */
+unsigned tool_open_flags(const char *name);
+/* Why opening name failed with rc, in one phrase: "no such cache",
+ * "permission denied (owned by uid N and not shared ...)", or
+ * shmc_strerror(rc).  buf (>= 160 bytes) may hold the text. */
+const char *tool_open_reason(const char *name, int rc, char *buf, size_t len);
 /* Checks a cache name without touching anything; prints on error. */
 int tool_check_name(const char *name);
 

@@ -8,11 +8,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +47,37 @@ int tool_usage_error(void)
 {
 	fprintf(stderr, "Try 'shmcache %s --help'.\n", tool_sub);
 	return TOOL_EXIT_USAGE;
+}
+
+int tool_getopt(int argc, char **argv, const char *shortopts,
+                const struct option *longopts)
+{
+	/* getopt's own messages name argv[0] ("stats: unrecognized option
+	 * '--bogus'"), not the tool's form: it stays quiet (opterr 0 and a
+	 * leading ':' so a missing value is told from an unknown option) and
+	 * the message is printed here. */
+	char so[64];
+	snprintf(so, sizeof(so), ":%s", shortopts);
+	opterr = 0;
+	int prev = optind;
+	int ch = getopt_long(argc, argv, so, longopts, NULL);
+	if (ch != '?' && ch != ':')
+		return ch;
+	/* The word getopt stopped at: argv[optind - 1] once it moved on. */
+	const char *word = optind > prev ? argv[optind - 1] : argv[optind];
+	char opt[128];
+	if (word && word[0] == '-' && word[1] == '-')
+		snprintf(opt, sizeof(opt), "%.*s", (int)strcspn(word, "="),
+		         word);
+	else
+		snprintf(opt, sizeof(opt), "-%c", optopt ? optopt : '?');
+	if (ch == ':')
+		tool_msg("%s: needs a value", opt);
+	else if (optopt && word && word[0] == '-' && word[1] == '-')
+		tool_msg("%s: takes no value", opt);
+	else
+		tool_msg("%s: unknown option", opt);
+	return '?';
 }
 
 int tool_parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -138,6 +171,20 @@ int tool_opt_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int tool_opt_range(const char *opt, const char *s, uint64_t min, uint64_t max,
+                   uint64_t *out)
+{
+	int rc = tool_parse_u64(s, max, out);
+	if (!rc && *out < min)
+		rc = -ERANGE;
+	if (rc) {
+		tool_fail(rc, "%s: bad number '%s' (%llu to %llu)", opt, s,
+		          (unsigned long long)min, (unsigned long long)max);
+		return tool_usage_error();
+	}
+	return 0;
+}
+
 int tool_opt_double(const char *opt, const char *s, double *out)
 {
 	int rc = tool_parse_double(s, out);
@@ -160,11 +207,70 @@ int tool_check_name(const char *name)
 		     ch == '-';
 	}
 	if (!ok) {
-		tool_fail(SHMC_ENAME, "'%s' (names are 1 to %d of A-Z a-z 0-9 . _ -)",
+		tool_fail(SHMC_ENAME, "'%s' (names are 1 to %d of A-Z a-z 0-9 "
+		                      ". _ -, other than . and ..)",
 		          name, SHMC_NAME_MAX);
 		return SHMC_ENAME;
 	}
 	return 0;
+}
+
+/* 1 when the caller is a member of group gid (primary or supplementary). */
+static bool in_group(gid_t gid)
+{
+	if (getegid() == gid)
+		return true;
+	gid_t g[256];
+	int n = getgroups(256, g);
+	for (int i = 0; i < n; i++)
+		if (g[i] == gid)
+			return true;
+	return false;
+}
+
+static const char *cache_path(const char *name, char *buf, size_t len)
+{
+	const char *dir = getenv("SHMCACHE_DIR");
+	if (!dir || !*dir)
+		dir = "/dev/shm";
+	snprintf(buf, len, "%s/shmcache.%s", dir, name);
+	return buf;
+}
+
+unsigned tool_open_flags(const char *name)
+{
+	/* The library refuses a file owned by another user unless told
+	 * (SHMC_OPEN_ANY_OWNER): /dev/shm is shared, and anyone may plant a
+	 * file there.  A cache whose mode grants its group read and write
+	 * was shared with that group on purpose (create --mode 0660
+	 * --group G), so a member of G opens it as the owner would. */
+	char p[4200];
+	struct stat st;
+	if (stat(cache_path(name, p, sizeof(p)), &st) != 0 ||
+	    st.st_uid == geteuid())
+		return 0;
+	if ((st.st_mode & 0060) == 0060 && in_group(st.st_gid))
+		return SHMC_OPEN_ANY_OWNER;
+	return 0;
+}
+
+const char *tool_open_reason(const char *name, int rc, char *buf, size_t len)
+{
+	if (rc == -ENOENT)
+		return "no such cache";
+	if (rc != -EACCES)
+		return shmc_strerror(rc);
+	char p[4200];
+	struct stat st;
+	if (stat(cache_path(name, p, sizeof(p)), &st) == 0 &&
+	    st.st_uid != geteuid()) {
+		snprintf(buf, len, "permission denied (owned by uid %u and "
+		                   "not shared with a group of yours: mode "
+		                   "%04o)",
+		         (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return buf;
+	}
+	return "permission denied";
 }
 
 int tool_open(const char *name, shmc_t **out)
@@ -172,14 +278,12 @@ int tool_open(const char *name, shmc_t **out)
 	int rc = tool_check_name(name);
 	if (rc)
 		return rc;
-	rc = shmc_open(name, 0, out);
-	if (rc == -ENOENT)
-		tool_fail(rc, "open %s: no such cache", name);
-	else if (rc == -EACCES)
-		tool_fail(rc, "open %s: permission denied (or owned by another "
-		              "user)", name);
-	else if (rc)
-		tool_fail(rc, "open %s", name);
+	rc = shmc_open(name, tool_open_flags(name), out);
+	if (rc) {
+		char why[160];
+		tool_msg("open %s: %s", name,
+		         tool_open_reason(name, rc, why, sizeof(why)));
+	}
 	return rc;
 }
 
@@ -361,15 +465,24 @@ void tool_catch_stop(void)
 }
 
 int tool_plain_args(int argc, char **argv, void (*help)(void), int n,
-                    const char *missing)
+                    const char *missing, bool *quiet)
 {
 	static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
 	                                   {NULL, 0, NULL, 0}};
+	static const struct option lo_q[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {NULL, 0, NULL, 0}};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = tool_getopt(argc, argv, quiet ? "hq" : "h",
+	                         quiet ? lo_q : lo)) != -1) {
 		if (ch == 'h') {
 			help();
 			return TOOL_EXIT_OK;
+		}
+		if (ch == 'q') {
+			*quiet = true;
+			continue;
 		}
 		return tool_usage_error();
 	}
@@ -379,4 +492,3 @@ int tool_plain_args(int argc, char **argv, void (*help)(void), int n,
 	}
 	return -1;
 }
-

@@ -232,7 +232,7 @@ static void test_set_stdin_unbounded(void **state)
 		         (unsigned long long)fed, err);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 1);
-	if (!strstr(err, "holds at most"))
+	if (!strstr(err, "holds values of at most"))
 		fail_msg("set from a huge stdin: stderr '%s'", err);
 	struct run r = run_v("get", "ssu", "k", NULL);
 	assert_int_equal(r.status, 1);
