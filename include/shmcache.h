@@ -83,7 +83,7 @@ extern "C" {
 #define SHMC_VERSION_PATCH 0
 
 /* Limits. */
-#define SHMC_NAME_MAX 64            /* cache name: [A-Za-z0-9._-]{1,64} */
+#define SHMC_NAME_MAX 64 /* cache name: [A-Za-z0-9._-]{1,64}, not . or .. */
 #define SHMC_KEY_MAX 250            /* bytes in a key; keys are never empty */
 #define SHMC_ITEM_OVERHEAD 24       /* bytes of header stored with each item */
 #define SHMC_SEGMENT_MIN (64u << 10) /* smallest segment size: 64 KiB */
