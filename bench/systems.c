@@ -644,6 +644,32 @@ int sys_load(struct sys *s, const struct cfg *cfg, uint64_t lo, uint64_t hi)
 	}
 }
 
+/* How this program reaches the library (bench/meson.build builds both). */
+#ifdef SHMC_BENCH_STATIC
+#define BENCH_LINK "static"
+#else
+#define BENCH_LINK "shared"
+#endif
+
+/*
+ * ShmemHugePages of /proc/meminfo, kB: shared memory backed by 2 MiB pages,
+ * host-wide.  Right after a run on a huge-page cache it is (mostly) the
+ * cache's file: the evidence that huge pages were really used.
+ */
+static unsigned long long shmem_huge_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return 0;
+	char line[128];
+	unsigned long long kb = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "ShmemHugePages: %llu", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 void sys_finish(const struct cfg *cfg, char *js, size_t jslen, bool destroy)
 {
 	js[0] = 0;
@@ -653,16 +679,22 @@ void sys_finish(const struct cfg *cfg, char *js, size_t jslen, bool destroy)
 	shmc_t *c;
 	if (shmc_open(cfg->cache_name, 0, &c) == 0) {
 		struct shmc_stats st;
+		struct shmc_info in;
 		shmc_stats(c, &st);
+		shmc_info(c, &in);
 		snprintf(js, jslen,
 		         ",\"shmc_memory\":%llu,\"shmc_items\":%llu,"
 		         "\"shmc_evictions\":%llu,\"shmc_index_drops\":%llu,"
-		         "\"shmc_segments_evicted\":%llu",
+		         "\"shmc_segments_evicted\":%llu,\"link\":\"%s\","
+		         "\"huge\":%d,\"shmem_huge_kb\":%llu",
 		         (unsigned long long)st.memory,
 		         (unsigned long long)st.items,
 		         (unsigned long long)st.evictions,
 		         (unsigned long long)st.index_drops,
-		         (unsigned long long)st.segments_evicted);
+		         (unsigned long long)st.segments_evicted,
+		         BENCH_LINK,
+		         (in.flags & SHMC_CREATE_HUGE) ? 1 : 0,
+		         (unsigned long long)shmem_huge_kb());
 		shmc_close(c);
 	}
 	if (destroy)
