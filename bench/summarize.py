@@ -208,8 +208,14 @@ if os.path.exists(sc_path):
 replay = load("replay.jsonl")
 scen = load("scenarios.jsonl")
 
-text = ["## Ratios to the flat in-process table (same repetition; median, "
-        "min-max)", "", *rt, ""]
+text = []
+machine = os.path.join(out, "machine.txt")
+if os.path.exists(machine):
+    with open(machine) as f:
+        text += ["## Machine", ""] + [f"- {line.strip()}" for line in f
+                                      if line.strip()] + [""]
+text += ["## Ratios to the flat in-process table (same repetition; median, "
+         "min-max)", "", *rt, ""]
 if vt:
     text += ["## Variants against each other (same repetition; median, "
              "min-max)", "", *vt, ""]
