@@ -215,6 +215,7 @@ enum sys_kind {
 	SYS_REDIS,
 	SYS_REDIS_PIPE,
 	SYS_SHMCACHE_MGET, /* gets in batches of cfg->pipeline via shmc_mget */
+	SYS_FLAT,          /* flat.c: the reference, private per process */
 };
 
 struct cfg {
@@ -266,6 +267,8 @@ int sys_batch(struct sys *s, const struct cfg *cfg, const uint64_t *ops,
  * (pipelined for servers).  Returns 0 or < 0.
  */
 int sys_load(struct sys *s, const struct cfg *cfg, uint64_t lo, uint64_t hi);
+/* A private table per process (flat, inproc): each worker loads its own. */
+bool sys_is_private(const struct cfg *cfg);
 /* Global preparation in the parent: create the cache, flush servers. */
 int sys_prepare(const struct cfg *cfg);
 /* Cache statistics as JSON members (",\"k\":v...") into js; with

@@ -77,7 +77,7 @@ int cmd_scenario(const char *which, int argc, char **argv)
 			die("%s: unknown option", which);
 		}
 	}
-	if (cfg.sys == SYS_INPROC || cfg.sys == SYS_REDIS_PIPE)
+	if (sys_is_private(&cfg) || cfg.sys == SYS_REDIS_PIPE)
 		die("%s: use shmcache, memcached or redis", which);
 	if (cfg.vsize == VSIZE_MIXED)
 		cfg.index_buckets = UINT64_MAX;

@@ -148,7 +148,7 @@ static const char *const sys_names[] = {
     [SYS_SHMCACHE] = "shmcache",   [SYS_SHMCACHE_REF] = "shmcache-ref",
     [SYS_INPROC] = "inproc",       [SYS_MEMCACHED] = "memcached",
     [SYS_REDIS] = "redis",         [SYS_REDIS_PIPE] = "redis-pipe",
-    [SYS_SHMCACHE_MGET] = "shmcache-mget",
+    [SYS_SHMCACHE_MGET] = "shmcache-mget", [SYS_FLAT] = "flat",
 };
 
 int parse_sys(const char *s, struct cfg *cfg)
@@ -372,7 +372,7 @@ static int child_main(const struct cfg *cfg, const struct spec *sp,
 		__atomic_add_fetch(&sh->ready, 1, __ATOMIC_SEQ_CST);
 		return 1;
 	}
-	if (cfg->sys == SYS_INPROC && cfg->warm &&
+	if (sys_is_private(cfg) && cfg->warm &&
 	    (rc = sys_load(s, cfg, 0, cfg->keys)) != 0) {
 		snprintf(w->err, sizeof(w->err), "load: %d", rc);
 		w->failed = 1;
@@ -800,7 +800,7 @@ static int cmd_run(int argc, char **argv)
 	int rc = sys_prepare(&cfg);
 	if (rc)
 		die("%s: prepare failed: %d", cfg.sys_name, rc);
-	if (cfg.warm && cfg.sys != SYS_INPROC) {
+	if (cfg.warm && !sys_is_private(&cfg)) {
 		struct sys *s = sys_open(&cfg, &rc);
 		if (!s)
 			die("%s: open failed: %d (%s)", cfg.sys_name, rc,

@@ -2,9 +2,13 @@
 """summarize.py OUTDIR - medians, same-run ratios, syscalls/op and gnuplot
 scripts from the files bench/run wrote into OUTDIR.
 
-Ratios are computed inside each repetition (system / shmcache of the same
+Ratios are computed inside each repetition (system / flat table of the same
 repetition, which ran minutes apart at most) and then the median of those
-ratios is reported, so slow drifts of a shared machine cancel out.
+ratios is reported with their range, so slow drifts of a shared machine
+cancel out.  The flat in-process table (bench/flat.c) is the reference;
+"pointer table" is bench/inproc.c.  Runs of shmcache-bench-static
+("link": "static") and on a huge-page cache ("huge": 1) are told apart by
+those fields of their results: shmcache-static, shmcache-huge.
 """
 import json
 import os
@@ -12,8 +16,29 @@ import statistics
 import sys
 
 out = sys.argv[1]
-SYS_ORDER = ["shmcache", "shmcache-ref", "inproc", "memcached", "redis",
-             "redis-pipe"]
+SYS_ORDER = ["flat", "shmcache", "shmcache-static", "shmcache-huge",
+             "shmcache-static-huge", "shmcache-ref", "shmcache-mget",
+             "inproc", "memcached", "redis", "redis-pipe"]
+BASE = "flat"
+LABEL = {"flat": "flat table (reference)",
+         "inproc": "pointer table",
+         "shmcache": "shmcache (.so)",
+         "shmcache-static": "shmcache (static)",
+         "shmcache-huge": "shmcache (huge)",
+         "shmcache-static-huge": "shmcache (static, huge)",
+         "shmcache-ref": "shmcache-ref (zero-copy)",
+         "shmcache-mget": "shmcache-mget (16 a batch)"}
+
+
+def variant(r):
+    """The system a result row measured, variants of shmcache apart."""
+    s = r["system"]
+    if s == "shmcache":
+        if r.get("link") == "static":
+            s += "-static"
+        if r.get("huge"):
+            s += "-huge"
+    return s
 
 
 def load(name):
@@ -41,7 +66,7 @@ groups = {}
 for r in runs:
     w = (f'{r["key_size"]}/{r["value_size"]}', r["mix"], r["dist"],
          r["procs"])
-    groups.setdefault(w, {}).setdefault(r["system"], []).append(r)
+    groups.setdefault(w, {}).setdefault(variant(r), []).append(r)
 
 workloads = sorted(groups, key=lambda w: (w[0], ["get", "90/10", "50/50",
                                                  "set"].index(w[1])
@@ -52,38 +77,106 @@ systems = [s for s in SYS_ORDER if any(s in groups[w] for w in workloads)]
 
 summary = []
 lines = []
-hdr = ("| kv | mix | dist | procs | system | Mops/s | x shmcache | p50 ns "
-       "| p99 ns | p99.9 ns | CPU ns/op | hit % | runs |")
+hdr = ("| kv | mix | dist | procs | system | Mops/s (min-max) | x flat "
+       "(min-max) | p50 ns | p99 ns | p99.9 ns | CPU ns/op | hit % | runs |")
 lines.append(hdr)
 lines.append("|" + "---|" * 13)
+
+
+def same_rep_ratios(rs, base):
+    return [r["ops_per_sec"] / base[r["label"]] for r in rs
+            if base.get(r["label"])]
+
+
+def spread(xs, fmt):
+    return f"{fmt(min(xs))}-{fmt(max(xs))}" if xs else "-"
+
+
 for w in workloads:
     g = groups[w]
-    base = {r["label"]: r["ops_per_sec"] for r in g.get("shmcache", [])}
+    base = {r["label"]: r["ops_per_sec"] for r in g.get(BASE, [])}
     for s in systems:
         rs = g.get(s, [])
         if not rs:
             continue
-        ratios = [r["ops_per_sec"] / base[r["label"]] for r in rs
-                  if base.get(r["label"])]
+        ratios = same_rep_ratios(rs, base)
         row = {
             "kv": w[0], "mix": w[1], "dist": w[2], "procs": w[3],
             "system": s, "runs": len(rs),
             "ops_per_sec": med([r["ops_per_sec"] for r in rs]),
-            "ratio_to_shmcache": med(ratios),
+            "ratio_to_flat": med(ratios),
+            "ratio_to_flat_min": min(ratios) if ratios else None,
+            "ratio_to_flat_max": max(ratios) if ratios else None,
             "p50_ns": med([r["p50_ns"] for r in rs]),
             "p99_ns": med([r["p99_ns"] for r in rs]),
             "p999_ns": med([r["p999_ns"] for r in rs]),
             "cpu_ns_per_op": med([r["cpu_ns_per_op"] for r in rs]),
             "hit_ratio": med([r["hit_ratio"] for r in rs]),
             "ops_per_sec_all": [round(r["ops_per_sec"]) for r in rs],
+            "shmem_huge_kb": max([r.get("shmem_huge_kb", 0) for r in rs]),
         }
         summary.append(row)
         hit = f'{100 * row["hit_ratio"]:.1f}' if w[1] != "set" else "-"
+        ops = [r["ops_per_sec"] / 1e6 for r in rs]
         lines.append(
-            f'| {w[0]} | {w[1]} | {w[2]} | {w[3]} | {s} | '
-            f'{row["ops_per_sec"] / 1e6:.3f} | {row["ratio_to_shmcache"]:.3f} | '
+            f'| {w[0]} | {w[1]} | {w[2]} | {w[3]} | {LABEL.get(s, s)} | '
+            f'{row["ops_per_sec"] / 1e6:.3f} ({spread(ops, lambda x: f"{x:.2f}")}) | '
+            f'{row["ratio_to_flat"]:.3f} ({spread(ratios, lambda x: f"{x:.2f}")}) | '
             f'{row["p50_ns"]:.0f} | {row["p99_ns"]:.0f} | {row["p999_ns"]:.0f} | '
             f'{row["cpu_ns_per_op"]:.0f} | {hit} | {len(rs)} |')
+
+def wl_name(w):
+    m = {"get": "GET", "set": "SET"}.get(w[1], w[1])
+    return f"{m} {w[2]}"
+
+
+# The ratio table: one row per workload, the flat table's median and
+# every other system's median same-repetition ratio to it (min-max).
+RATIO_COLS = [s for s in ["shmcache", "shmcache-static", "shmcache-huge",
+                          "shmcache-static-huge", "shmcache-ref",
+                          "shmcache-mget", "inproc"] if s in systems]
+rt = ["| kv | workload | procs | flat M ops/s (min-max) | " +
+      " | ".join(f"{LABEL.get(s, s)} x flat" for s in RATIO_COLS) + " |",
+      "|" + "---|" * (4 + len(RATIO_COLS))]
+for w in workloads:
+    g = groups[w]
+    if BASE not in g:
+        continue
+    fl = [r["ops_per_sec"] / 1e6 for r in g[BASE]]
+    base = {r["label"]: r["ops_per_sec"] for r in g[BASE]}
+    cells = []
+    for s in RATIO_COLS:
+        rs = same_rep_ratios(g.get(s, []), base)
+        cells.append(f"{med(rs):.2f} ({spread(rs, lambda x: f'{x:.2f}')})"
+                     if rs else "-")
+    rt.append(f"| {w[0]} | {wl_name(w)} | {w[3]} | {med(fl):.2f} "
+              f"({spread(fl, lambda x: f'{x:.2f}')}) | " + " | ".join(cells) +
+              " |")
+
+# Variant against variant, same repetition: what the static link and the
+# huge pages buy.
+PAIRS = [("shmcache-static", "shmcache", "static / .so"),
+         ("shmcache-huge", "shmcache", "huge / 4 KiB pages"),
+         ("shmcache-static-huge", "shmcache-static", "static: huge / 4 KiB"),
+         ("shmcache-ref", "shmcache", "zero-copy / copy-out"),
+         ("shmcache-mget", "shmcache", "mget / get")]
+PAIRS = [p for p in PAIRS if p[0] in systems and p[1] in systems]
+vt = []
+if PAIRS:
+    vt = ["| kv | workload | procs | " + " | ".join(p[2] for p in PAIRS) +
+          " |", "|" + "---|" * (3 + len(PAIRS))]
+    for w in workloads:
+        g = groups[w]
+        cells = []
+        for a, b, _ in PAIRS:
+            base = {r["label"]: r["ops_per_sec"] for r in g.get(b, [])}
+            rs = same_rep_ratios(g.get(a, []), base)
+            cells.append(f"{med(rs):.2f} ({spread(rs, lambda x: f'{x:.2f}')})"
+                         if rs else "-")
+        vt.append(f"| {w[0]} | {wl_name(w)} | {w[3]} | " +
+                  " | ".join(cells) + " |")
+huge_kb = [r["shmem_huge_kb"] for r in summary
+           if r["system"].endswith("-huge")]
 
 # 2 processes vs twice one, same workload, shmcache
 scal = []
@@ -115,11 +208,31 @@ if os.path.exists(sc_path):
 replay = load("replay.jsonl")
 scen = load("scenarios.jsonl")
 
-text = ["## Throughput and latency (medians)", "", *lines, ""]
+text = []
+machine = os.path.join(out, "machine.txt")
+if os.path.exists(machine):
+    with open(machine) as f:
+        text += ["## Machine", ""] + [f"- {line.strip()}" for line in f
+                                      if line.strip()] + [""]
+text += ["## Ratios to the flat in-process table (same repetition; median, "
+         "min-max)", "", *rt, ""]
+if vt:
+    text += ["## Variants against each other (same repetition; median, "
+             "min-max)", "", *vt, ""]
+if huge_kb:
+    text += [f"Huge-page rows: ShmemHugePages after the run up to "
+             f"{max(huge_kb) / 1024:.0f} MiB (0 would mean the huge pages "
+             f"were not used).", ""]
+skipped = os.path.join(out, "skipped.txt")
+if os.path.exists(skipped):
+    with open(skipped) as f:
+        text += [f"Skipped: {line.strip()}" for line in f if line.strip()]
+    text.append("")
+text += ["## Throughput and latency (medians)", "", *lines, ""]
 if scal:
     text += ["## 2 processes / (2 x 1 process), same repetition (median)", "",
              "| kv | mix | dist | system | ratio |", "|---|---|---|---|---|"]
-    text += [f"| {w[0]} | {w[1]} | {w[2]} | {s} | {r:.3f} |"
+    text += [f"| {w[0]} | {w[1]} | {w[2]} | {LABEL.get(s, s)} | {r:.3f} |"
              for w, s, r in scal]
     text.append("")
 if sc:
@@ -178,7 +291,7 @@ with open(dat, "w") as f:
             cells.append(f"{v[0] / 1e6:.4f}" if v else "NaN")
         f.write(f'"{w[0]} {w[1]} {w[2]} {w[3]}p" ' + " ".join(cells) + "\n")
 plot = ", ".join(
-    f"'{dat}' using {i + 2}:xtic(1) title '{s}'" for i, s in
+    f"'{dat}' using {i + 2}:xtic(1) title '{LABEL.get(s, s)}'" for i, s in
     enumerate(systems))
 with open(os.path.join(out, "throughput.gp"), "w") as f:
     f.write(f"""set terminal pngcairo size 1400,600 noenhanced

@@ -7,7 +7,10 @@
  *   shmcache-ref  shmc_read_begin; shmc_get_ref; read the value in place
  *                 (its first and last 8 bytes are summed, so the value
  *                 is touched); shmc_read_end
- *   inproc        inproc.c, a private hash table per process
+ *   flat          flat.c, the reference: a private flat table per
+ *                 process, keys and values inline in fixed-size slots
+ *   inproc        inproc.c, the pointer table: {hash, pointer} slots, key
+ *                 and value in a separate malloc'd block; private
  *   memcached     libmemcached over a unix socket, ASCII protocol, one
  *                 request per round trip
  *   redis         hiredis over a unix socket, one command per round trip
@@ -28,6 +31,7 @@
 #include <shmcache.h>
 
 #include "bench.h"
+#include "flat.h"
 #include "inproc.h"
 
 #ifdef HAVE_LIBMEMCACHED
@@ -46,6 +50,7 @@ struct sys {
 	char *mkeys, *mbufs;
 	size_t mcap;
 	struct inproc *t;
+	struct flat *f;
 #ifdef HAVE_LIBMEMCACHED
 	memcached_st *mc;
 #endif
@@ -193,6 +198,7 @@ int sys_prepare(const struct cfg *cfg)
 		return 0;
 	}
 	case SYS_INPROC:
+	case SYS_FLAT:
 		return 0;
 	case SYS_MEMCACHED: {
 #ifdef HAVE_LIBMEMCACHED
@@ -257,6 +263,31 @@ int sys_limit_memory(const struct cfg *cfg, uint64_t bytes)
 	}
 }
 
+bool sys_is_private(const struct cfg *cfg)
+{
+	return cfg->sys == SYS_INPROC || cfg->sys == SYS_FLAT;
+}
+
+/*
+ * The flat table for the run: slots sized for its key size and largest
+ * value (96 bytes for 16/64), unless that would make the array larger than
+ * FLAT_MAX_BYTES (mixed sizes: slots for 8 KiB values); then the slot holds
+ * what fits and longer values go in a malloc'd block.
+ */
+#define FLAT_MAX_BYTES (2ull << 30)
+static struct flat *flat_open(const struct cfg *cfg)
+{
+	uint64_t slots = 16;
+	while (slots < cfg->keys * 2)
+		slots <<= 1;
+	uint64_t vin = value_size_max(cfg->vsize);
+	uint64_t room = FLAT_MAX_BYTES / slots;
+	if (16 + cfg->ksize + vin > room)
+		vin = room > 16 + cfg->ksize + 64 ? (room - 16 - cfg->ksize) & ~15ull
+		                                  : 64;
+	return flat_new(cfg->keys, cfg->ksize, (unsigned)vin);
+}
+
 /* shmcache-mget: buffers for a batch of cfg->pipeline gets. */
 static int mget_alloc(struct sys *s, const struct cfg *cfg)
 {
@@ -303,6 +334,11 @@ struct sys *sys_open(const struct cfg *cfg, int *err)
 		if (!s->t)
 			rc = -ENOMEM;
 		break;
+	case SYS_FLAT:
+		s->f = flat_open(cfg);
+		if (!s->f)
+			rc = -ENOMEM;
+		break;
 	case SYS_MEMCACHED:
 #ifdef HAVE_LIBMEMCACHED
 		s->mc = mc_connect(cfg, &rc);
@@ -338,6 +374,7 @@ void sys_close(struct sys *s)
 		shmc_close(s->c);
 	mget_free(s);
 	inproc_free(s->t);
+	flat_free(s->f);
 #ifdef HAVE_LIBMEMCACHED
 	if (s->mc)
 		memcached_free(s->mc);
@@ -362,6 +399,8 @@ int sys_get(struct sys *s, const char *key, size_t klen, char *buf,
 	}
 	case SYS_INPROC:
 		return inproc_get(s->t, key, klen, buf, cap, vlen);
+	case SYS_FLAT:
+		return flat_get(s->f, key, klen, buf, cap, vlen);
 	case SYS_MEMCACHED: {
 #ifdef HAVE_LIBMEMCACHED
 		memcached_return_t r;
@@ -430,6 +469,8 @@ int sys_set(struct sys *s, const char *key, size_t klen, const char *val,
 		return shmc_set(s->c, key, klen, val, vlen, SHMC_TTL_NONE, 0);
 	case SYS_INPROC:
 		return inproc_set(s->t, key, klen, val, vlen);
+	case SYS_FLAT:
+		return flat_set(s->f, key, klen, val, vlen);
 	case SYS_MEMCACHED:
 #ifdef HAVE_LIBMEMCACHED
 		return memcached_set(s->mc, key, klen, val, vlen, 0, 0) ==
@@ -603,6 +644,32 @@ int sys_load(struct sys *s, const struct cfg *cfg, uint64_t lo, uint64_t hi)
 	}
 }
 
+/* How this program reaches the library (bench/meson.build builds both). */
+#ifdef SHMC_BENCH_STATIC
+#define BENCH_LINK "static"
+#else
+#define BENCH_LINK "shared"
+#endif
+
+/*
+ * ShmemHugePages of /proc/meminfo, kB: shared memory backed by 2 MiB pages,
+ * host-wide.  Right after a run on a huge-page cache it is (mostly) the
+ * cache's file: the evidence that huge pages were really used.
+ */
+static unsigned long long shmem_huge_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return 0;
+	char line[128];
+	unsigned long long kb = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "ShmemHugePages: %llu", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 void sys_finish(const struct cfg *cfg, char *js, size_t jslen, bool destroy)
 {
 	js[0] = 0;
@@ -612,16 +679,22 @@ void sys_finish(const struct cfg *cfg, char *js, size_t jslen, bool destroy)
 	shmc_t *c;
 	if (shmc_open(cfg->cache_name, 0, &c) == 0) {
 		struct shmc_stats st;
+		struct shmc_info in;
 		shmc_stats(c, &st);
+		shmc_info(c, &in);
 		snprintf(js, jslen,
 		         ",\"shmc_memory\":%llu,\"shmc_items\":%llu,"
 		         "\"shmc_evictions\":%llu,\"shmc_index_drops\":%llu,"
-		         "\"shmc_segments_evicted\":%llu",
+		         "\"shmc_segments_evicted\":%llu,\"link\":\"%s\","
+		         "\"huge\":%d,\"shmem_huge_kb\":%llu",
 		         (unsigned long long)st.memory,
 		         (unsigned long long)st.items,
 		         (unsigned long long)st.evictions,
 		         (unsigned long long)st.index_drops,
-		         (unsigned long long)st.segments_evicted);
+		         (unsigned long long)st.segments_evicted,
+		         BENCH_LINK,
+		         (in.flags & SHMC_CREATE_HUGE) ? 1 : 0,
+		         (unsigned long long)shmem_huge_kb());
 		shmc_close(c);
 	}
 	if (destroy)
