@@ -328,7 +328,7 @@ static void check_entry(struct ck *k, struct shmc__bucket *bk, uint64_t b,
 static void check_duplicates(struct ck *k, uint64_t b)
 {
 	struct shmc *c = k->c;
-	static __thread uint64_t seen[(SHMC__CHAIN_MAX + 1) * SHMC__BUCKET_WAYS];
+	uint64_t seen[(SHMC__CHAIN_MAX + 1) * SHMC__BUCKET_WAYS]; /* 3.6 KiB */
 	unsigned nseen = 0;
 	struct shmc__bucket *bk = shmc__bucket_at(c, b);
 	for (unsigned n = 0; bk && n <= SHMC__CHAIN_MAX; n++) {

@@ -86,6 +86,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <stdlib.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -833,7 +834,7 @@ static void ix_sanitize(struct shmc *c, struct shmc__thr *t, uint64_t b)
 	if (b > c->index_max_mask)
 		return;
 	uint64_t g = h->index_geom;
-	static __thread uint64_t seen[(SHMC__CHAIN_MAX + 1) * SHMC__BUCKET_WAYS];
+	uint64_t seen[(SHMC__CHAIN_MAX + 1) * SHMC__BUCKET_WAYS]; /* 3.6 KiB */
 	unsigned nseen = 0;
 	shmc__bucket_lock(c, t, b, 1, false);
 	struct shmc__bucket *bk = shmc__bucket_at(c, b);
@@ -948,12 +949,16 @@ void shmc__ix_maybe_grow(struct shmc *c, struct shmc__thr *t)
 		return;
 	if (t->depth || ix_lock(c, t, false) != 0)
 		return; /* inside a read section, or someone else is at it */
-	static __thread struct gather ga, gb;
+	/* Scratch for the chains being split: on the heap, not in thread-
+	 * local storage, which an initial-exec TLS library must keep small
+	 * (see SHMC__TLS_IE). */
+	struct gather *g = malloc(2 * sizeof(*g));
 	pool_ensure(c, t);
 	/* Catch up, a bounded number of splits per call (each ~100 ns). */
-	for (int i = 0; i < 64 && overloaded(h, h->index_geom); i++)
-		if (ix_split_one(c, t, &ga, &gb) != 0)
+	for (int i = 0; g && i < 64 && overloaded(h, h->index_geom); i++)
+		if (ix_split_one(c, t, &g[0], &g[1]) != 0)
 			break;
+	free(g);
 	pthread_mutex_unlock(&h->index_lock);
 }
 
@@ -986,21 +991,26 @@ static void ix_trim(struct shmc *c, uint64_t g)
 
 int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets)
 {
-	static __thread struct gather ga, gb;
+	struct gather *g = malloc(2 * sizeof(*g)); /* see shmc__ix_maybe_grow */
+	if (!g)
+		return -ENOMEM;
 	int rc = ix_lock(c, t, true);
-	if (rc)
+	if (rc) {
+		free(g);
 		return rc;
+	}
 	struct shmc__hdr *h = c->map.hdr;
 	while (rc == 0) {
 		uint64_t now = shmc__geom_buckets(h->index_geom);
 		if (now < buckets)
-			rc = ix_split_one(c, t, &ga, &gb);
+			rc = ix_split_one(c, t, &g[0], &g[1]);
 		else if (now > buckets)
-			rc = ix_merge_one(c, t, &ga, &gb);
+			rc = ix_merge_one(c, t, &g[0], &g[1]);
 		else
 			break;
 	}
 	ix_trim(c, h->index_geom);
 	pthread_mutex_unlock(&h->index_lock);
+	free(g);
 	return rc == SHMC_EBUDGET ? 0 : rc;
 }

@@ -194,8 +194,12 @@ struct shmc__tls {
 };
 /* Initial-exec: the shared library reaches it at a fixed offset from the
  * thread pointer, with no __tls_get_addr call on every get (the default
- * general-dynamic model makes one).  32 bytes of the static TLS surplus
- * glibc keeps for libraries loaded later, dlopen included. */
+ * general-dynamic model makes one).  It marks the whole library
+ * STATIC_TLS: a program that loads it later (dlopen, a Python extension)
+ * must find all of the library's thread-local storage in the small
+ * surplus glibc keeps (about 2 KiB), so the library keeps only a few
+ * dozen bytes there: this cache and two counters in log.c.  Scratch
+ * buffers live on the stack or the heap. */
 #define SHMC__TLS_IE __attribute__((tls_model("initial-exec")))
 extern __thread struct shmc__tls shmc__tls SHMC__TLS_IE;
 struct shmc__thr *shmc__thr_slow(struct shmc *c, int *err);

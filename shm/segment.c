@@ -525,7 +525,7 @@ int shmc__seg_open(const char *name, unsigned flags, struct shmc__map *m)
 		rc = -EACCES;
 		goto fail;
 	}
-	static _Thread_local uint8_t hbuf[SHMC__HDR_SIZE];
+	uint8_t hbuf[SHMC__HDR_SIZE]; /* on the stack: no TLS (SHMC__TLS_IE) */
 	ssize_t n = shmc__sys.pread(fd, hbuf, sizeof(hbuf), 0);
 	if (n < 0) {
 		rc = -errno;
