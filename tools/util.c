@@ -487,7 +487,7 @@ int tool_plain_args(int argc, char **argv, void (*help)(void), int n,
 		return tool_usage_error();
 	}
 	if (argc - optind != n) {
-		tool_msg(argc - optind < n ? missing : "too many arguments");
+		tool_msg("%s", argc - optind < n ? missing : "too many arguments");
 		return tool_usage_error();
 	}
 	return -1;
