@@ -58,14 +58,6 @@ static void problem(const char *p, void *arg)
 	printf("  check: %s\n", p);
 }
 
-static uint64_t allocated(const char *name)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/shmcache.%s", g_dir, name);
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	return (uint64_t)st.st_blocks * 512;
-}
 
 static shmc_t *mk(const char *name, uint64_t mem, uint64_t max)
 {
@@ -111,7 +103,7 @@ static void assert_within(shmc_t *c, const char *name, const char *when)
 	 * blocks) in st_blocks too: a few blocks of slack there, none on
 	 * tmpfs. */
 	uint64_t slack = strncmp(g_dir, "/dev/shm", 8) ? 16u << 10 : 0;
-	uint64_t a = allocated(name), b = budget(c) + slack;
+	uint64_t a = th_file_allocated(name), b = budget(c) + slack;
 	int problems = shmc_check(c, problem, NULL);
 	printf("  %s: allocated %llu KiB, budget %llu KiB, %d problem(s)\n",
 	       when, (unsigned long long)(a >> 10),
@@ -197,7 +189,7 @@ static void cancelled_shrink_finished_by_open(void **state)
 	use_dir("/dev/shm");
 	shmc_t *c = shrink_interrupted("cs", false);
 	printf("  cancelled: allocated %llu KiB, budget %llu KiB\n",
-	       (unsigned long long)(allocated("cs") >> 10),
+	       (unsigned long long)(th_file_allocated("cs") >> 10),
 	       (unsigned long long)(budget(c) >> 10));
 	shmc_close(c);
 	assert_int_equal(shmc_open("cs", 0, &c), 0); /* resumes */

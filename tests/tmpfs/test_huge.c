@@ -58,14 +58,6 @@ static void problem(const char *p, void *arg)
 	printf("  check: %s\n", p);
 }
 
-static uint64_t allocated(const char *name)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "%s/shmcache.%s", huge_dir, name);
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	return (uint64_t)st.st_blocks * 512;
-}
 
 static void within(shmc_t *c, const char *name, const char *when)
 {
@@ -73,7 +65,7 @@ static void within(shmc_t *c, const char *name, const char *when)
 	struct shmc_info in;
 	assert_int_equal(shmc_stats(c, &st), 0);
 	assert_int_equal(shmc_info(c, &in), 0);
-	uint64_t a = allocated(name);
+	uint64_t a = th_file_allocated(name);
 	int problems = shmc_check(c, problem, NULL);
 	printf("  %s: allocated %llu MiB, committed %llu MiB, budget %llu "
 	       "MiB, huge-mapped here %llu MiB, %d problem(s)\n",
