@@ -256,7 +256,8 @@ _Static_assert(sizeof(struct shmc__hdr) <= SHMC__HDR_SIZE, "header page");
  * goes on adding, so sums never go backwards.
  */
 enum shmc__ctr {
-	SHMC__C_GETS, SHMC__C_HITS, SHMC__C_MISSES, SHMC__C_SETS, SHMC__C_ADDS,
+	SHMC__C_GETS_UNUSED, /* gets = hits + misses: derived, not kept */
+	SHMC__C_HITS, SHMC__C_MISSES, SHMC__C_SETS, SHMC__C_ADDS,
 	SHMC__C_ADD_EXISTS, SHMC__C_DELETES, SHMC__C_EVICTIONS,
 	SHMC__C_EXPIRATIONS, SHMC__C_COPY_FORWARDS, SHMC__C_INDEX_DROPS,
 	SHMC__C_GHOST_HITS, SHMC__C_SET_BYTES, SHMC__C_SEGS_EVICTED,
