@@ -290,6 +290,7 @@ int cmd_scenario(const char *which, int argc, char **argv);
 int cmd_stampede(int argc, char **argv);
 int cmd_resize_live(int argc, char **argv);
 int cmd_selftest(void);
+int cmd_chase(int argc, char **argv);
 
 extern const struct option cfg_long_options[];
 void cfg_defaults(struct cfg *cfg);

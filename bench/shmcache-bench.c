@@ -11,6 +11,7 @@
  *   shmcache-bench che --objects N --alpha A --cache C
  *   shmcache-bench flash-sale|scan [options]
  *   shmcache-bench selftest
+ *   shmcache-bench chase [--mb N]    (what one dependent miss costs)
  *
  * HOW A RUN IS MEASURED
  * The parent prepares the system (creates the cache / flushes the server)
@@ -874,6 +875,7 @@ static void usage(void)
 	        "       shmcache-bench resize-live [--procs 2] [--memory 256M]"
 	        " [--chart PNG]\n"
 	        "       shmcache-bench selftest\n"
+	        "       shmcache-bench chase [--mb N] [--steps N]\n"
 	        "systems: shmcache shmcache-ref shmcache-mget inproc memcached "
 	        "redis redis-pipe\n");
 	exit(2);
@@ -902,5 +904,7 @@ int main(int argc, char **argv)
 		return cmd_stampede(argc - 1, argv + 1);
 	if (strcmp(argv[1], "resize-live") == 0)
 		return cmd_resize_live(argc - 1, argv + 1);
+	if (strcmp(argv[1], "chase") == 0)
+		return cmd_chase(argc - 1, argv + 1);
 	usage();
 }

@@ -265,6 +265,23 @@ if scen:
                     f'{last:.4f} |')
     text.append("")
 
+# what a dependent miss costs here (shmcache-bench chase): the bound on a
+# single-key get, which is two dependent misses where the flat table's is one
+chase = os.path.join(out, "chase.txt")
+if os.path.exists(chase):
+    with open(chase) as f:
+        rows = [line.split() for line in f if line[:2] in ("4K", "2M")]
+    if rows:
+        text += ["## What a dependent miss costs (shmcache-bench chase)", "",
+                 "| pages | huge-backed | one miss ns | two dependent misses"
+                 " ns | two chains ns/load | bound on a 2-miss get vs a"
+                 " 1-miss get |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            one, two = float(r[2]), float(r[3])
+            text.append(f"| {r[0]} | {r[1]} | {one:.0f} | {two:.0f} | "
+                        f"{float(r[4]):.0f} | {one / two:.2f} |")
+        text.append("")
+
 md = "\n".join(text)
 print(md)
 with open(os.path.join(out, "summary.md"), "w") as f:
