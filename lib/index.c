@@ -873,8 +873,15 @@ static void ix_tidy(struct shmc *c, struct shmc__thr *t)
 	uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
 	uint64_t around[] = {p, p + nb, p ? p - 1 : nb / 2 - 1,
 	                     p ? p - 1 + nb : nb - 1};
+	/* index_committed changes only under index_lock, which we hold.
+	 * p + nb is not in use yet: past index_committed (a split that died
+	 * before its ix_commit) its page is a hole, and locking the bucket
+	 * would write it, a block no count covers.  Nothing there needs
+	 * tidying: the split that takes it into use rewrites it whole. */
+	uint64_t ic = c->map.hdr->index_committed;
 	for (unsigned i = 0; i < 4; i++)
-		ix_sanitize(c, t, around[i]);
+		if ((around[i] + 1) * SHMC__BUCKET_SIZE <= ic)
+			ix_sanitize(c, t, around[i]);
 }
 
 static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
