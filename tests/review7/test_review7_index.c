@@ -1,12 +1,17 @@
 /*
  * test_review7_index.c - review 7 of the index's recent mechanisms
- * (lib/index.c): the tidy after a dead index_lock owner.
+ * (lib/index.c): the tidy after a dead index_lock owner, and the trim of
+ * index pages after a merge.
  *
  *  - tidy_stays_committed (FAILS before the fix): a process SIGKILLed
  *    holding index_lock; the next open tidies buckets p, p + 2^L, ...;
  *    bucket p + 2^L is past the index in use and, at a chunk boundary,
  *    past index_committed: locking it wrote an index page no count
  *    covers (a block the budget does not see; SIGBUS on a full tmpfs).
+ *  - trim_waits_for_readers (FAILS before the fix): a reader process
+ *    inside its read section may still hold the old geometry and read
+ *    the buckets a merge gave up; ix_trim punched their pages at once
+ *    (a read of the hole allocates it again on tmpfs, uncounted).
  */
 #include <errno.h>
 #include <signal.h>
@@ -90,10 +95,74 @@ static void tidy_stays_committed(void **state)
 	shmc_destroy(name);
 }
 
+/* ---- 2: index pages punched under a reader ------------------------------ */
+
+static void trim_waits_for_readers(void **state)
+{
+	(void)state;
+	char name[64];
+	snprintf(name, sizeof(name), "%s", uname_("tr"));
+	shmc_t *c = th_create(name, 16 * MiB);
+	struct shmc__hdr *h = ((struct shmc *)c)->map.hdr;
+	uint64_t small = shmc__geom_buckets(h->index_geom);
+	assert_int_equal(shmc_resize_index(c, 4 * small), 0);
+	uint64_t lo = small * SHMC__BUCKET_SIZE;
+	uint64_t hi = h->index_committed;
+	assert_true(hi > lo);
+	assert_true(ix_has_data(c, lo, hi));
+
+	int go[2], back[2];
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(back), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* A reader that entered its section under the big geometry:
+		 * it may read any bucket of it until it leaves. */
+		shmc_t *cc = NULL;
+		char b = 0;
+		if (shmc_open(name, 0, &cc) != 0 || shmc_read_begin(cc) != 0)
+			_exit(2);
+		if (write(back[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
+			_exit(3);
+		shmc_read_end(cc);
+		shmc_close(cc);
+		_exit(0);
+	}
+	char b = 0;
+	assert_int_equal(read(back[0], &b, 1), 1);
+
+	/* Merge back down while the reader is inside. */
+	assert_int_equal(shmc_resize_index(c, small), 0);
+	assert_int_equal(shmc__geom_buckets(h->index_geom), small);
+	bool kept = ix_has_data(c, lo, hi);
+	printf("  index pages past the merged geometry, reader inside: %s\n",
+	       kept ? "kept" : "punched");
+
+	assert_int_equal(write(go[1], &b, 1), 1);
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	assert_true(kept);
+
+	/* The reader is gone: the next trim gives the pages back. */
+	assert_int_equal(shmc_resize_index(c, small), 0);
+	assert_false(ix_has_data(c, lo + 64 * 1024 * 4, hi));
+	assert_int_equal(h->index_committed <= lo + 64 * 1024, 1);
+	assert_int_equal(shmc_check(c, NULL, NULL), 0);
+	close(go[0]);
+	close(go[1]);
+	close(back[0]);
+	close(back[1]);
+	shmc_close(c);
+	shmc_destroy(name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(tidy_stays_committed),
+	    cmocka_unit_test(trim_waits_for_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
