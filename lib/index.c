@@ -897,6 +897,12 @@ static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 		return SHMC_ECORRUPT;
 	} else if ((rc = pthread_mutex_trylock(mu)) == EOWNERDEAD) {
 		pthread_mutex_consistent(mu);
+	} else if (rc == EBUSY) {
+		/* Only shmc__ix_resize waits for index_lock; growth and the
+		 * tidy only try it, so a holder that vanished without the
+		 * kernel marking it dead would stop both for good.  Reaped
+		 * here as shmc__lock reaps it (its CAS is the ordering). */
+		shmc__reap_vanished(mu, &c->ix_watch);
 	}
 	if (rc == EOWNERDEAD) {
 		ix_tidy(c, t);

@@ -12,6 +12,11 @@
  *    inside its read section may still hold the old geometry and read
  *    the buckets a merge gave up; ix_trim punched their pages at once
  *    (a read of the hole allocates it again on tmpfs, uncounted).
+ *  - index_lock_owner_vanished (FAILS before the fix): index_lock names a
+ *    thread that does not exist (no robust list will mark it dead).
+ *    shmc__lock reaps such an owner after 2 s, but the index's own
+ *    growth and tidy only ever trylock index_lock: the index never grew
+ *    again and a growing cache forgot keys.
  */
 #include <errno.h>
 #include <signal.h>
@@ -158,11 +163,57 @@ static void trim_waits_for_readers(void **state)
 	shmc_destroy(name);
 }
 
+/* ---- 3: index_lock held by a thread that does not exist ---------------- */
+
+static void index_lock_owner_vanished(void **state)
+{
+	(void)state;
+#ifndef __GLIBC__
+	skip();
+#else
+	char name[64];
+	snprintf(name, sizeof(name), "%s", uname_("iv"));
+	shmc_t *c = th_create(name, 16 * MiB);
+	struct shmc__hdr *h = ((struct shmc *)c)->map.hdr;
+	uint64_t nb0 = shmc__geom_buckets(h->index_geom);
+	pid_t ghost = 4000000;
+	while (kill(ghost, 0) == 0 || errno != ESRCH)
+		ghost--;
+	/* Locked by a thread id nobody has: no robust list will ever mark
+	 * it dead. */
+	h->index_lock.__data.__lock = ghost;
+	h->index_lock.__data.__owner = ghost;
+	/* New keys, beyond 3 per bucket (the cache evicts as it fills),
+	 * for up to 20 s: long past the 2 s after which shmc__lock would
+	 * reap such an owner. */
+	uint64_t t0 = shmc__now_ns(), n = 0;
+	char key[32], v[16] = "v";
+	while (shmc__geom_buckets(h->index_geom) == nb0 &&
+	       shmc__now_ns() - t0 < 20ull * 1000 * 1000 * 1000) {
+		for (int i = 0; i < 1000; i++, n++) {
+			int kl = snprintf(key, sizeof(key), "k%llu",
+			                  (unsigned long long)n);
+			assert_int_equal(shmc_set(c, key, (size_t)kl, v,
+			                          sizeof(v), 0, 0), 0);
+		}
+	}
+	uint64_t nb = shmc__geom_buckets(h->index_geom);
+	printf("  index %llu -> %llu buckets after %.1f s of sets\n",
+	       (unsigned long long)nb0, (unsigned long long)nb,
+	       (double)(shmc__now_ns() - t0) / 1e9);
+	assert_true(nb > nb0);
+	assert_int_equal(shmc_check(c, NULL, NULL), 0);
+	shmc_close(c);
+	shmc_destroy(name);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(tidy_stays_committed),
 	    cmocka_unit_test(trim_waits_for_readers),
+	    cmocka_unit_test(index_lock_owner_vanished),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
