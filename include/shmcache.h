@@ -363,7 +363,9 @@ struct shmc_load_opts {
  * -ETIMEDOUT waited wait_ms for another loader; -EINVAL (c, key, vlen or
  * loader NULL, buf NULL with *vlen > 0); SHMC_EKEYLEN; SHMC_EBUSY called
  * inside a read section or from a loader; and the errors of shmc_set()
- * when storing the value fails (the value is still returned in buf).
+ * when storing the value fails (the value is still returned in buf if it
+ * fits; if not, *vlen = its size, and the store's error, not
+ * SHMC_EBUFSIZE, is returned).
  */
 SHMC_API int shmc_get_or_load(shmc_t *c, const void *key, size_t klen,
                               void *buf, size_t *vlen, uint32_t *flags,

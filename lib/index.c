@@ -878,8 +878,15 @@ static void ix_tidy(struct shmc *c, struct shmc__thr *t)
 	uint64_t p = g & SHMC__GEOM_SPLIT_MASK, nb = 1ull << L;
 	uint64_t around[] = {p, p + nb, p ? p - 1 : nb / 2 - 1,
 	                     p ? p - 1 + nb : nb - 1};
+	/* index_committed changes only under index_lock, which we hold.
+	 * p + nb is not in use yet: past index_committed (a split that died
+	 * before its ix_commit) its page is a hole, and locking the bucket
+	 * would write it, a block no count covers.  Nothing there needs
+	 * tidying: the split that takes it into use rewrites it whole. */
+	uint64_t ic = c->map.hdr->index_committed;
 	for (unsigned i = 0; i < 4; i++)
-		ix_sanitize(c, t, around[i]);
+		if ((around[i] + 1) * SHMC__BUCKET_SIZE <= ic)
+			ix_sanitize(c, t, around[i]);
 }
 
 static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
@@ -895,6 +902,12 @@ static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 		return SHMC_ECORRUPT;
 	} else if ((rc = pthread_mutex_trylock(mu)) == EOWNERDEAD) {
 		pthread_mutex_consistent(mu);
+	} else if (rc == EBUSY) {
+		/* Only shmc__ix_resize waits for index_lock; growth and the
+		 * tidy only try it, so a holder that vanished without the
+		 * kernel marking it dead would stop both for good.  Reaped
+		 * here as shmc__lock reaps it (its CAS is the ordering). */
+		shmc__reap_vanished(mu, &c->ix_watch);
 	}
 	if (rc == EOWNERDEAD) {
 		ix_tidy(c, t);
@@ -976,15 +989,31 @@ void shmc__ix_prepare(struct shmc *c, struct shmc__thr *t)
 	}
 }
 
-/* Releases index pages beyond what geometry g can reach. */
-static void ix_trim(struct shmc *c, uint64_t g)
+/* Releases index pages beyond what geometry g can reach (index_lock
+ * held, so g stays the geometry). */
+static void ix_trim(struct shmc *c, struct shmc__thr *t, uint64_t g)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	if (!geom_valid(c, g))
 		return; /* it cannot say what is in use: punch nothing */
 	uint64_t keep = shmc__geom_buckets(g) * SHMC__BUCKET_SIZE;
 	keep = (keep + IX_CHUNK - 1) & ~(uint64_t)(IX_CHUNK - 1);
-	if (keep >= h->index_committed || shmc__log_lock(c) != 0)
+	if (keep >= h->index_committed)
+		return;
+	/*
+	 * A reader that loaded an older, larger geometry may still read the
+	 * buckets the merges gave up, until it leaves its section: a grace
+	 * period first (log_lock not held, as for every grace wait).  The
+	 * epoch bump in shmc__synchronize is a full barrier after the
+	 * merges' release stores of index_geom, and pairs with the fence
+	 * (or membarrier) of shmc__read_enter: a reader that enters after it
+	 * loads g or a newer geometry.  A reader that stalls it past the
+	 * timeout (or our own section: SHMC_EBUSY) keeps the pages
+	 * committed; a later resize trims them.
+	 */
+	if (shmc__synchronize(&c->map, t->slot, SHMC__GRACE_TIMEOUT_NS,
+	                      shmc__dead_slot, false, c) != 0 ||
+	    shmc__log_lock(c) != 0)
 		return;
 	/* Uncounted first, then punched (both under log_lock): a kill
 	 * between leaves pages that the repair punches (log.c). */
@@ -1014,7 +1043,7 @@ int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets)
 		else
 			break;
 	}
-	ix_trim(c, h->index_geom);
+	ix_trim(c, t, h->index_geom);
 	pthread_mutex_unlock(&h->index_lock);
 	free(g);
 	return rc == SHMC_EBUDGET ? 0 : rc;

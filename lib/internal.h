@@ -182,6 +182,9 @@ struct shmc {
 	uint32_t nseg_max;
 	uint32_t max_readers;
 	bool mb_fast;       /* read sections skip the fence (shmc__mb_attach) */
+	/* index_lock as this process's failed trylocks saw it: growth and
+	 * tidy only try it, so they reap a vanished holder (index.c). */
+	struct shmc__owner_watch ix_watch;
 };
 
 extern uint64_t shmc__fork_gen;

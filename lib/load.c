@@ -311,8 +311,11 @@ static int run_loader(struct shmc *c, struct shmc__thr *t, uint64_t h,
 	} else if (lrc) {
 		rc = lrc;
 	} else if (n > cap) {
+		/* SHMC_EBUFSIZE promises the value is in the cache; when the
+		 * store failed it is not, and asking again would run the
+		 * loader again: the store's error instead. */
 		*vlen = n;
-		rc = SHMC_EBUFSIZE;
+		rc = src ? src : SHMC_EBUFSIZE;
 	} else {
 		if (out != buf)
 			memcpy(buf, out, n);

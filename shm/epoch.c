@@ -221,24 +221,23 @@ static int lock_slice(pthread_mutex_t *mu, uint64_t slice_ns)
  */
 #define SHMC__OWNER_GONE_NS (2ull * 1000 * 1000 * 1000)
 
-struct owner_watch {
-	unsigned word;
-	uint64_t since;
-};
-
-static void reap_vanished_owner(pthread_mutex_t *mu, struct owner_watch *w)
+void shmc__reap_vanished(pthread_mutex_t *mu, struct shmc__owner_watch *w)
 {
 #ifdef __GLIBC__
 	unsigned v = (unsigned)__atomic_load_n(&mu->__data.__lock,
 	                                       __ATOMIC_RELAXED);
 	uint64_t now = shmc__now_ns();
-	if (v != w->word || !w->since) {
-		w->word = v;
-		w->since = now;
+	/* The watch's fields are relaxed atomics: a handle's watch is
+	 * shared by its threads (shmc__reap_vanished in shm.h).  A race
+	 * between two of them only restarts the 2 s. */
+	uint64_t since = __atomic_load_n(&w->since, __ATOMIC_RELAXED);
+	if (v != __atomic_load_n(&w->word, __ATOMIC_RELAXED) || !since) {
+		__atomic_store_n(&w->word, v, __ATOMIC_RELAXED);
+		__atomic_store_n(&w->since, now, __ATOMIC_RELAXED);
 		return;
 	}
 	pid_t tid = (pid_t)(v & FUTEX_TID_MASK);
-	if (now - w->since < SHMC__OWNER_GONE_NS || tid <= 0 ||
+	if (now - since < SHMC__OWNER_GONE_NS || tid <= 0 ||
 	    (v & FUTEX_OWNER_DIED))
 		return;
 	if (kill(tid, 0) == 0 || errno != ESRCH)
@@ -248,7 +247,7 @@ static void reap_vanished_owner(pthread_mutex_t *mu, struct owner_watch *w)
 	 * glibc: only the exact word that named the vanished thread goes. */
 	__atomic_compare_exchange_n((unsigned *)&mu->__data.__lock, &v, nv,
 	                            false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
-	w->since = 0;
+	__atomic_store_n(&w->since, 0, __ATOMIC_RELAXED);
 #else
 	(void)mu;
 	(void)w;
@@ -267,9 +266,9 @@ int shmc__lock(pthread_mutex_t *mu)
 	 * every sleeper look again.
 	 */
 	int rc;
-	struct owner_watch w = {0, 0};
+	struct shmc__owner_watch w = {0, 0};
 	while ((rc = lock_slice(mu, 5 * 1000 * 1000)) == -ETIMEDOUT)
-		reap_vanished_owner(mu, &w);
+		shmc__reap_vanished(mu, &w);
 	return rc;
 }
 

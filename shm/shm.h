@@ -130,6 +130,18 @@ int shmc__lock_timed(pthread_mutex_t *mu, uint64_t timeout_ns);
  */
 bool shmc__mutex_ok(pthread_mutex_t *mu);
 void shmc__unlock(pthread_mutex_t *mu);
+/*
+ * What shmc__lock does for a holder that vanished (epoch.c), for a lock
+ * that is only ever tried: call it after each failed trylock with a watch
+ * kept between tries (zeroed at first).  Once mu's word has named the same
+ * thread for 2 s and no thread has that id, the word is marked owner-dead,
+ * so the next trylock gets EOWNERDEAD and repairs.
+ */
+struct shmc__owner_watch {
+	unsigned word;
+	uint64_t since;
+};
+void shmc__reap_vanished(pthread_mutex_t *mu, struct shmc__owner_watch *w);
 
 /* Address helpers; callers bounds-check indices first. */
 static inline struct shmc__slot *shmc__slot_at(const struct shmc__map *m,
