@@ -700,6 +700,52 @@ static uint64_t cf_copy(struct shmc *c, const struct shmc__item *it,
 }
 
 /* Takes every live item out of segment v (already off its queue). */
+/*
+ * Items of the segment being evicted, read a few ahead of the one being
+ * decided: each one's bucket is a cache miss of its own (the items were
+ * written in time order, their buckets are anywhere), and one at a time
+ * they cost a miss each, in series.  The cursor hashes the next items and
+ * prefetches their buckets, so that EVICT_AHEAD misses are in flight
+ * together.  A hint only: the bucket is found again, under its lock.
+ */
+#define EVICT_AHEAD 8u
+
+struct evict_cursor {
+	struct shmc *c;
+	const uint8_t *seg;
+	uint64_t next, end; /* the next item to read; write_off */
+	uint64_t geom;
+	struct {
+		uint64_t off, size, hash;
+	} ring[EVICT_AHEAD];
+	unsigned head, n;
+};
+
+/* Reads items until EVICT_AHEAD are queued or the segment ends (or its
+ * tail is torn: nothing past a torn item was published). */
+static void cursor_fill(struct evict_cursor *k)
+{
+	while (k->n < EVICT_AHEAD &&
+	       k->next + sizeof(struct shmc__item) <= k->end) {
+		const struct shmc__item *it =
+		    (const struct shmc__item *)(k->seg + k->next);
+		uint64_t sz = shmc__item_size(it->klen, shmc__vlen(it));
+		if (sz > k->end - k->next) {
+			k->end = k->next;
+			break;
+		}
+		uint64_t h = shmc__hash(it->data, it->klen);
+		__builtin_prefetch(
+		    shmc__bucket_at(k->c, shmc__geom_bucket(k->c, k->geom, h)),
+		    1, 3);
+		unsigned i = (k->head + k->n++) % EVICT_AHEAD;
+		k->ring[i].off = k->next;
+		k->ring[i].size = sz;
+		k->ring[i].hash = h;
+		k->next += sz;
+	}
+}
+
 static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
                         bool from_small, uint32_t now)
 {
@@ -709,15 +755,18 @@ static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
 		w = c->seg_size;
 	uint64_t base = (uint64_t)v << c->seg_shift;
 	int64_t removed = 0;
-	for (uint64_t off = SHMC__SEGHDR_SIZE;
-	     off + sizeof(struct shmc__item) <= w;) {
+	struct evict_cursor k = {
+	    .c = c, .seg = c->data + base, .next = SHMC__SEGHDR_SIZE, .end = w,
+	    /* Relaxed: only where to prefetch; ix_lock reads it properly. */
+	    .geom = shmc__load(&c->map.hdr->index_geom, __ATOMIC_RELAXED)};
+	for (cursor_fill(&k); k.n; cursor_fill(&k)) {
+		uint64_t off = k.ring[k.head].off, sz = k.ring[k.head].size;
+		uint64_t hsh = k.ring[k.head].hash;
+		k.head = (k.head + 1) % EVICT_AHEAD;
+		k.n--;
 		const struct shmc__item *it =
 		    (const struct shmc__item *)(c->data + base + off);
-		uint64_t sz = shmc__item_size(it->klen, shmc__vlen(it));
-		if (sz > w - off)
-			break; /* a torn tail: nothing past it was published */
 		uint64_t loc = (base + off) >> 3;
-		uint64_t hsh = shmc__hash(it->data, it->klen);
 		struct shmc__ixl x;
 		shmc__ix_lock(c, t, hsh, true, &x);
 		uint64_t e = 0;
@@ -749,7 +798,6 @@ static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
 			}
 		}
 		shmc__ix_unlock(c, t, &x);
-		off += sz;
 	}
 	if (removed)
 		uatomic_add(&c->map.hdr->items_approx, -removed);
