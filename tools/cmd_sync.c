@@ -213,7 +213,6 @@ static int session_open(struct sync *y)
 	if (!r)
 		return y->cmd->err ? LOST : FATAL;
 	freeReplyObject(r);
-	tool_sync_connected(y->w, true);
 	y->next_check = 0;
 	return 0;
 }
@@ -350,15 +349,20 @@ static int run(struct sync *y)
 		int rc = session_open(y);
 		bool lost = rc == 0; /* tracking was on until now */
 		if (rc == 0) {
-			if (was_up)
-				tool_sync_add(y->w, TOOL_SYNC_RECONNECTS, 1);
 			note(y, "tracking %s (%zu prefixes)", y->addr_text,
 			     y->np);
-			/* Loads since the last flush were not covered. */
-			if (flush(y, "tracking on"))
+			/* Loads since the last flush were not covered.  The
+			 * record says "connected" only after it, so whoever
+			 * sees that knows the cache is clean. */
+			if (flush(y, "tracking on")) {
 				rc = FATAL;
-			else
+			} else {
+				if (was_up)
+					tool_sync_add(y->w,
+					              TOOL_SYNC_RECONNECTS, 1);
+				tool_sync_connected(y->w, true);
 				rc = session_run(y);
+			}
 			was_up = true;
 			backoff = 0.1;
 		}
