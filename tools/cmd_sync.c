@@ -78,7 +78,7 @@ static void help(void)
 {
 	printf("Usage: shmcache sync NAME --redis ADDR [--prefix P ...] "
 	       "[--probe SECS] [--timeout SECS] [--backoff-max SECS] "
-	       "[-q]\n\n"
+	       "[-q | --quiet]\n\n"
 	       "Keeps cache NAME coherent with Redis (CLIENT TRACKING, "
 	       "broadcast mode):\ndeletes the keys Redis invalidates; "
 	       "flushes the tracked prefixes at start,\nwhen the connection "
