@@ -873,6 +873,8 @@ static void usage(void)
 	        "       shmcache-bench stampede [--procs N] [--chart PNG]\n"
 	        "       shmcache-bench resize-live [--procs 2] [--memory 256M]"
 	        " [--chart PNG]\n"
+	        "       shmcache-bench redis --redis-socket PATH [--procs N]"
+	        " [--keys K] [--seconds S] [--json FILE]\n"
 	        "       shmcache-bench selftest\n"
 	        "systems: shmcache shmcache-ref shmcache-mget inproc memcached "
 	        "redis redis-pipe\n");
@@ -902,5 +904,9 @@ int main(int argc, char **argv)
 		return cmd_stampede(argc - 1, argv + 1);
 	if (strcmp(argv[1], "resize-live") == 0)
 		return cmd_resize_live(argc - 1, argv + 1);
+#ifdef HAVE_HIREDIS
+	if (strcmp(argv[1], "redis") == 0)
+		return cmd_redis_l1(argc - 1, argv + 1);
+#endif
 	usage();
 }
