@@ -67,7 +67,7 @@ static int collect(struct shmc *c, uint64_t b0, uint64_t b1,
 				 * limit before anything is copied. */
 				if (!it || it->klen == 0 ||
 				    it->klen > SHMC_KEY_MAX || it->klen < plen ||
-				    memcmp(it->data, prefix, plen) != 0)
+				    (plen && memcmp(it->data, prefix, plen)))
 					continue;
 				int rc = keep(kb, it->data, it->klen);
 				if (rc)
