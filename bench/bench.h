@@ -288,6 +288,7 @@ int cmd_tracegen(int argc, char **argv);
 int cmd_che(int argc, char **argv);
 int cmd_scenario(const char *which, int argc, char **argv);
 int cmd_stampede(int argc, char **argv);
+int cmd_redis_l1(int argc, char **argv);
 int cmd_resize_live(int argc, char **argv);
 int cmd_selftest(void);
 int cmd_chase(int argc, char **argv);

@@ -874,6 +874,10 @@ static void usage(void)
 	        "       shmcache-bench stampede [--procs N] [--chart PNG]\n"
 	        "       shmcache-bench resize-live [--procs 2] [--memory 256M]"
 	        " [--chart PNG]\n"
+#ifdef HAVE_REDIS_L1
+	        "       shmcache-bench redis --redis-socket PATH [--procs N]"
+	        " [--keys K] [--seconds S] [--json FILE]\n"
+#endif
 	        "       shmcache-bench selftest\n"
 	        "       shmcache-bench chase [--mb N] [--steps N]\n"
 	        "systems: shmcache shmcache-ref shmcache-mget inproc memcached "
@@ -906,5 +910,9 @@ int main(int argc, char **argv)
 		return cmd_resize_live(argc - 1, argv + 1);
 	if (strcmp(argv[1], "chase") == 0)
 		return cmd_chase(argc - 1, argv + 1);
+#ifdef HAVE_REDIS_L1
+	if (strcmp(argv[1], "redis") == 0)
+		return cmd_redis_l1(argc - 1, argv + 1);
+#endif
 	usage();
 }

@@ -382,10 +382,31 @@ SHMC_API int shmc_ttl(shmc_t *c, const void *key, size_t klen, uint32_t *ttl);
 
 /*
  * Removes key.  An expired item not yet reclaimed, or a cached "not found"
- * of shmc_get_or_load, is removed too (0).  Errors: -EINVAL, SHMC_EKEYLEN,
- * SHMC_ENOTFOUND (it was not there), SHMC_ENOSLOT.
+ * of shmc_get_or_load, is removed too (0).  A shmc_get_or_load of key in
+ * progress in any process loses its lease: its callers get what it loads,
+ * but that is not stored (it may have been read from the source before
+ * the change this delete stands for); the next miss loads again.
+ * Errors: -EINVAL, SHMC_EKEYLEN, SHMC_ENOTFOUND (no value or "not found"
+ * was there; a lease may still have been taken away), SHMC_ENOSLOT.
  */
 SHMC_API int shmc_del(shmc_t *c, const void *key, size_t klen);
+
+/*
+ * Removes every key that starts with the plen bytes at prefix (plen 0:
+ * every key), as shmc_del() would remove each (leases of loads in
+ * progress included).  For flushing a key space whose source changed in
+ * ways not known key by key (`shmcache sync` after losing Redis).  The
+ * walk takes short read sections and each key's bucket lock on its own:
+ * other processes keep working; a key set while it runs may or may not
+ * be removed; a key present when it began and left alone is removed
+ * (while the index shrinks over and over, one may be missed: run it
+ * again).  Returns the number of values and "not found"s removed (>= 0,
+ * at most INT32_MAX).
+ * Errors: -EINVAL c NULL, or prefix NULL with plen > 0; SHMC_EKEYLEN
+ * plen > SHMC_KEY_MAX; SHMC_EBUSY called inside a read section;
+ * SHMC_ENOSLOT; -ENOMEM (some keys may have been removed).
+ */
+SHMC_API int shmc_del_prefix(shmc_t *c, const void *prefix, size_t plen);
 
 /*
  * Read sections for zero-copy reads.  Between shmc_read_begin() and

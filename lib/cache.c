@@ -764,6 +764,40 @@ int shmc_add(shmc_t *c, const void *key, size_t klen, const void *value,
 	return put(c, key, klen, value, vlen, ttl, flags, PUT_ADD);
 }
 
+int shmc__del_key(struct shmc *c, struct shmc__thr *t, uint64_t h,
+                  const void *key, size_t klen)
+{
+	struct shmc__ixl x;
+	shmc__ix_lock(c, t, h, false, &x);
+	uint64_t e;
+	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, false, &e);
+	bool found = way != NULL;
+	int gone = 0;
+	if (found) {
+		/* Release: keeps every entry store of the index the same
+		 * kind; nothing of ours needs ordering before it. */
+		shmc__store(way, 0, __ATOMIC_RELEASE);
+		shmc__ctr_add(t, SHMC__C_ITEMS, (uint64_t)-1);
+		shmc__ctr_add(t, SHMC__C_DELETES, 1);
+		gone++;
+	}
+	/* A get-or-load of this key in progress read its source before
+	 * this delete, maybe an outdated value (an invalidation from
+	 * `shmcache sync` is exactly that case): take its lease away, so
+	 * store() in load.c does not publish what it loaded.  Its callers
+	 * still get the value; the next miss loads afresh. */
+	way = shmc__ix_find_locked(c, &x, h, key, klen, true, &e);
+	if (way) {
+		shmc__store(way, 0, __ATOMIC_RELEASE);
+		shmc__ctr_add(t, SHMC__C_ITEMS, (uint64_t)-1);
+		gone++;
+	}
+	shmc__ix_unlock(c, t, &x);
+	if (gone)
+		items_delta(c, t, -gone);
+	return found ? 0 : SHMC_ENOTFOUND;
+}
+
 int shmc_del(shmc_t *c, const void *key, size_t klen)
 {
 	int rc = check_key(key, klen);
@@ -774,24 +808,7 @@ int shmc_del(shmc_t *c, const void *key, size_t klen)
 	struct shmc__thr *t = shmc__thr_get(c, &rc);
 	if (!t)
 		return rc;
-	uint64_t h = shmc__hash(key, klen);
-	struct shmc__ixl x;
-	shmc__ix_lock(c, t, h, false, &x);
-	uint64_t e;
-	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, false, &e);
-	bool found = way != NULL;
-	if (found) {
-		/* Release: keeps every entry store of the index the same
-		 * kind; nothing of ours needs ordering before it. */
-		shmc__store(way, 0, __ATOMIC_RELEASE);
-		shmc__ctr_add(t, SHMC__C_ITEMS, (uint64_t)-1);
-		shmc__ctr_add(t, SHMC__C_DELETES, 1);
-	}
-	shmc__ix_unlock(c, t, &x);
-	if (!found)
-		return SHMC_ENOTFOUND;
-	items_delta(c, t, -1);
-	return 0;
+	return shmc__del_key(c, t, shmc__hash(key, klen), key, klen);
 }
 
 int shmc_set_clock(shmc_t *c, uint64_t (*now)(void *arg), void *arg)

@@ -460,6 +460,10 @@ bool shmc__item_publish(struct shmc *c, struct shmc__thr *t,
                         struct shmc__ixl *x, uint64_t h, uint64_t *way,
                         uint64_t e, uint64_t off);
 void shmc__items_delta(struct shmc *c, struct shmc__thr *t, int d);
+/* Removes key's value (or "not found") and its lease under the bucket
+ * lock; 0, or SHMC_ENOTFOUND when no value was there. */
+int shmc__del_key(struct shmc *c, struct shmc__thr *t, uint64_t h,
+                  const void *key, size_t klen);
 uint32_t shmc__expiry(struct shmc *c, uint32_t ttl);
 
 /* resize.c */

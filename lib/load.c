@@ -219,10 +219,33 @@ static int wait_for(struct shmc *c, struct shmc__thr *t,
 	return rc;
 }
 
-/* Stores a loaded value (or a "not found") for key. */
+/* Whether index entry e is our lease: the item we appended, or a copy of
+ * it that eviction moved forward (same slot and sequence). */
+static bool lease_is_ours(struct shmc *c, struct shmc__thr *t, uint64_t e,
+                          uint64_t lease_off)
+{
+	if (shmc__e_loc(e) == lease_off >> 3)
+		return true;
+	const struct shmc__item *it = shmc__item_at(c, shmc__e_loc(e));
+	struct shmc__lease l;
+	if (!it || shmc__uvlen(it) != sizeof(l))
+		return false;
+	memcpy(&l, shmc__uval(it), sizeof(l));
+	return l.slot == t->slot && l.seq == t->s->lease_seq;
+}
+
+/*
+ * Stores a loaded value (or a "not found") for key, if our lease (item at
+ * lease_off) is still in the index.  A lease that is gone was taken away
+ * by shmc_del (the source changed while we loaded: what we hold may be
+ * older than the change) or by a takeover (another loader stores): then
+ * nothing is published, the appended bytes are left to eviction, and the
+ * value still goes to our callers.
+ */
 static int store(struct shmc *c, struct shmc__thr *t, uint64_t h,
                  const void *key, size_t klen, const void *val, size_t vlen,
-                 uint32_t flags, const struct shmc_load_opts *o, int lrc)
+                 uint32_t flags, const struct shmc_load_opts *o, int lrc,
+                 uint64_t lease_off)
 {
 	uint32_t soft = 0, kind = 0, ttl = o->ttl ? o->ttl : SHMC_TTL_DEFAULT;
 	const void *pre = NULL;
@@ -259,6 +282,14 @@ static int store(struct shmc *c, struct shmc__thr *t, uint64_t h,
 	struct shmc__ixl x;
 	shmc__ix_lock(c, t, h, false, &x);
 	uint64_t e;
+	/* Checked under the bucket lock shmc_del takes: a delete is either
+	 * before this (no publish) or after it (it removes our value). */
+	uint64_t *lway = shmc__ix_find_locked(c, &x, h, key, klen, true, &e);
+	if (!lway || !lease_is_ours(c, t, e, lease_off)) {
+		shmc__ix_unlock(c, t, &x);
+		shmc__section_exit(t);
+		return 0;
+	}
 	uint64_t *way = shmc__ix_find_locked(c, &x, h, key, klen, false, &e);
 	bool grew = shmc__item_publish(c, t, &x, h, way, e, off);
 	shmc__ix_unlock(c, t, &x);
@@ -303,7 +334,8 @@ static int run_loader(struct shmc *c, struct shmc__thr *t, uint64_t h,
 		lrc = -EINVAL; /* the loader claimed more than it was given */
 	int src = 0;
 	if (lrc == 0 || lrc == SHMC_ENOTFOUND)
-		src = store(c, t, h, key, klen, out, n, fl, o, lrc);
+		src = store(c, t, h, key, klen, out, n, fl, o, lrc,
+		            lease_off);
 	drop_lease(c, t, h, key, klen, lease_off, lrc);
 	int rc;
 	if (lrc && refreshing) {

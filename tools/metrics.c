@@ -72,6 +72,10 @@ int tool_snap_take(shmc_t *c, struct tool_snap *s)
 	if (rc < 0)
 		return rc;
 	s->nhist = rc;
+	/* `shmcache sync`'s record next to the cache; none is no error. */
+	char sp[4200];
+	if (tool_sync_path(s->info.path, s->info.name, sp, sizeof(sp)) == 0)
+		(void)tool_sync_read(sp, &s->sync);
 	return 0;
 }
 
@@ -171,6 +175,20 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 		        s->ag.ghost_pm, s->ag.window_s);
 	else
 		fprintf(f, "autogrow       off\n");
+	const struct tool_sync *y = &s->sync;
+	if (y->present)
+		fprintf(f, "redis sync     %s (pid %d) %s %s; %llu invalidations, "
+		           "%llu keys deleted, %llu flushes (%llu keys), %llu "
+		           "reconnects, lag %s (max %s)\n",
+		        y->running ? "running" : "not running", y->pid,
+		        y->connected ? "tracking" : "disconnected from", y->addr,
+		        (unsigned long long)y->v[TOOL_SYNC_INVALIDATIONS],
+		        (unsigned long long)y->v[TOOL_SYNC_KEYS_DELETED],
+		        (unsigned long long)y->v[TOOL_SYNC_FLUSHES],
+		        (unsigned long long)y->v[TOOL_SYNC_FLUSHED_KEYS],
+		        (unsigned long long)y->v[TOOL_SYNC_RECONNECTS],
+		        dur(y->v[TOOL_SYNC_LAG_NS], h1, 32),
+		        dur(y->v[TOOL_SYNC_PROBE_MAX_NS], h2, 32));
 	if (!s->nhist) {
 		fprintf(f, "resizes        none recorded\n");
 		return;
@@ -252,6 +270,30 @@ void tool_snap_json(struct jw *w, const struct tool_snap *s)
 	jw_key(w, "ghost_pm");
 	jw_u64(w, s->ag.ghost_pm);
 	jw_obj_end(w);
+	if (s->sync.present) {
+		const struct tool_sync *y = &s->sync;
+		static const char *const names[TOOL_SYNC_NCTR] = {
+		    "invalidations", "keys_deleted", "flushes",
+		    "flushed_keys",  "reconnects",   "lag_ns",
+		    "probes",        "lag_max_ns"};
+		jw_key(w, "sync");
+		jw_obj(w);
+		jw_key(w, "running");
+		jw_bool(w, y->running);
+		jw_key(w, "pid");
+		jw_i64(w, y->pid);
+		jw_key(w, "connected");
+		jw_bool(w, y->connected != 0);
+		jw_key(w, "redis");
+		jw_str(w, y->addr);
+		jw_key(w, "started");
+		jw_u64(w, y->started);
+		for (int i = 0; i < TOOL_SYNC_NCTR; i++) {
+			jw_key(w, names[i]);
+			jw_u64(w, y->v[i]);
+		}
+		jw_obj_end(w);
+	}
 	jw_key(w, "resizes");
 	jw_arr(w);
 	for (int i = 0; i < s->nhist; i++) {
@@ -389,4 +431,32 @@ void tool_snap_prom(FILE *f, const struct tool_snap *s)
 	prom_u64(f, s, "last_resize_timestamp_seconds", "gauge",
 	         "Unix time of the newest recorded resize (0 when none).",
 	         s->nhist ? s->hist[0].time : 0);
+	const struct tool_sync *y = &s->sync;
+	if (!y->present)
+		return;
+	prom_u64(f, s, "sync_up", "gauge",
+	         "1 while a shmcache sync process runs for this cache.",
+	         y->running);
+	prom_u64(f, s, "sync_connected", "gauge",
+	         "1 while shmcache sync tracks Redis invalidations.",
+	         y->connected);
+	prom_u64(f, s, "sync_invalidations_total", "counter",
+	         "Invalidation messages received from Redis.",
+	         y->v[TOOL_SYNC_INVALIDATIONS]);
+	prom_u64(f, s, "sync_keys_deleted_total", "counter",
+	         "Keys removed from the cache by invalidations.",
+	         y->v[TOOL_SYNC_KEYS_DELETED]);
+	prom_u64(f, s, "sync_flushes_total", "counter",
+	         "Flushes of the tracked prefixes (start, lost connection, "
+	         "FLUSHALL).",
+	         y->v[TOOL_SYNC_FLUSHES]);
+	prom_u64(f, s, "sync_flushed_keys_total", "counter",
+	         "Keys removed from the cache by flushes.",
+	         y->v[TOOL_SYNC_FLUSHED_KEYS]);
+	prom_u64(f, s, "sync_reconnects_total", "counter",
+	         "Connections to Redis made again after a loss.",
+	         y->v[TOOL_SYNC_RECONNECTS]);
+	prom_dbl(f, s, "sync_lag_seconds",
+	         "Last probe: from its SET to its invalidation being applied.",
+	         (double)y->v[TOOL_SYNC_LAG_NS] / 1e9);
 }

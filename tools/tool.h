@@ -138,6 +138,48 @@ void jw_null(struct jw *w);
 /* Ends the document: a newline, then flush. */
 void jw_end(struct jw *w);
 
+/* ---- the record of `shmcache sync` (syncfile.c) ------------------------ */
+
+enum tool_sync_ctr {
+	TOOL_SYNC_INVALIDATIONS, /* invalidation messages from Redis */
+	TOOL_SYNC_KEYS_DELETED,  /* keys they removed from the cache */
+	TOOL_SYNC_FLUSHES,       /* prefix flushes (start, loss, FLUSHALL) */
+	TOOL_SYNC_FLUSHED_KEYS,  /* keys removed by flushes */
+	TOOL_SYNC_RECONNECTS,    /* connections to Redis made again */
+	TOOL_SYNC_LAG_NS,        /* last probe: SET to its invalidation */
+	TOOL_SYNC_PROBES,        /* probes answered */
+	TOOL_SYNC_PROBE_MAX_NS,  /* largest probe lag seen */
+	TOOL_SYNC_NCTR
+};
+
+/* A reading of the record (all zero when no sync ever ran). */
+struct tool_sync {
+	bool present;      /* a valid record exists */
+	bool running;      /* its sync process is alive (holds the lock) */
+	int32_t pid;
+	uint32_t connected; /* tracking on right now */
+	uint64_t started, last_connected; /* unix s */
+	uint64_t v[TOOL_SYNC_NCTR];
+	char addr[128];
+};
+struct tool_sync_writer;
+/* SHMCACHE_DIR/shmcache-sync.NAME, next to the cache file cache_path. */
+int tool_sync_path(const char *cache_path, const char *name, char *out,
+                   size_t len);
+/* The sync's side: creates or reuses the record and locks it; -EBUSY
+ * (with the holder's pid in *holder) when another sync holds it. */
+int tool_sync_attach(const char *path, unsigned mode, const char *addr,
+                     struct tool_sync_writer **out, int32_t *holder);
+void tool_sync_add(struct tool_sync_writer *w, enum tool_sync_ctr i,
+                   uint64_t n);
+void tool_sync_set(struct tool_sync_writer *w, enum tool_sync_ctr i,
+                   uint64_t v);
+void tool_sync_connected(struct tool_sync_writer *w, bool up);
+void tool_sync_detach(struct tool_sync_writer *w);
+/* Reads the record at path: 0, -ENOENT (no sync ever ran), or
+ * SHMC_ECORRUPT (not a record of this version: ignore it). */
+int tool_sync_read(const char *path, struct tool_sync *s);
+
 /* ---- metrics (metrics.c) ---------------------------------------------- */
 
 /* Resizes a reading keeps (all the library records); text shows fewer. */
@@ -160,6 +202,7 @@ struct tool_snap {
 	uint64_t load_wait_mean_ns; /* load_wait_ns / load_waits; 0 if none */
 	uint64_t ag_ceiling;    /* autogrow ceiling in force (0 = reservation
 	                         * resolved to max_memory) */
+	struct tool_sync sync;  /* `shmcache sync`'s record, if any */
 };
 int tool_snap_take(shmc_t *c, struct tool_snap *s);
 void tool_snap_text(FILE *f, const struct tool_snap *s);
@@ -192,5 +235,6 @@ int cmd_resize(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 
 #endif

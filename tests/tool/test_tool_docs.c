@@ -18,11 +18,12 @@
 #include "../helpers.h"
 #include "run.h"
 
+/* "sync" is last: built only with hiredis (SHMCACHE_SYNC=1). */
 static const char *subs[] = {"create", "destroy", "list", "stats", "get",
                              "set", "del", "keys", "readers", "check",
                              "health", "top", "dump", "restore",
-                             "exporter", "resize", "load"};
-#define NSUBS (sizeof(subs) / sizeof(subs[0]))
+                             "exporter", "resize", "load", "sync"};
+static size_t NSUBS = sizeof(subs) / sizeof(subs[0]);
 
 /* The man page, "\-" made "-". */
 static char *page(const char *name)
@@ -153,6 +154,8 @@ static const char *untestable[] = {
     "fewer than its N items", /* test_tool_ops: test_index_below_items */
     "record N truncated", "dump format version", /* test_tool_errors */
     "truncated", "checksum mismatch", "a warning threshold lies beyond its critical one",
+    "another sync runs for NAME (pid N)", /* tests/redis: test_redis_sync */
+    "CLIENT TRACKING: REASON", /* needs a Redis older than 6 */
     NULL};
 
 static void mkfile(const char *name, const char *text)
@@ -235,6 +238,8 @@ static void test_error_entries(void **state)
 				C(s, names[k], "--seconds", "0.1");
 			else if (!strcmp(s, "resize"))
 				C(s, names[k], "--history");
+			else if (!strcmp(s, "sync"))
+				C(s, names[k], "--redis", "unix:/nonexistent");
 			else
 				C(s, names[k]);
 		}
@@ -258,6 +263,9 @@ static void test_error_entries(void **state)
 			C(s, "junk");
 		} else if (!strcmp(s, "restore")) {
 			C(s, "live", dump);
+		} else if (!strcmp(s, "sync")) {
+			C(s, "live");
+			C(s, "live", "--redis", "nonsense");
 		} else if (!strcmp(s, "resize")) {
 			C(s, "live", "--memory", "1T");
 			C(s, "live", "--memory", "64K");
@@ -364,6 +372,9 @@ int main(void)
 {
 	tool_path();
 	th_private_dir();
+	const char *sync = getenv("SHMCACHE_SYNC");
+	if (!sync || strcmp(sync, "1") != 0)
+		NSUBS--; /* no sync subcommand in this build */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_help_and_options),
 	    cmocka_unit_test(test_error_entries),
