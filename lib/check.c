@@ -13,7 +13,8 @@
  * lock word naming a thread that does not exist, which no one will ever
  * release) is reported, and so is a lock word that is not a mutex at all;
  * the lists are then not walked.  Every other lock it meets (slot mutexes,
- * bucket locks) it only tries.
+ * bucket locks) it only tries.  So does the overflow pool's accounting
+ * try index_lock, and it concludes only from a walk no writer disturbed.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -408,6 +409,43 @@ static void check_index(struct ck *k, struct shmc__thr *t)
 	}
 }
 
+/*
+ * The overflow pool's accounting: every committed pool bucket on the free
+ * stack, in the fresh range, or linked from exactly one chain.  It can be
+ * concluded only while the index is quiet (index_lock free, no bucket
+ * locked, the pool unmoved: shmc__pool_audit); a few tries, then, on a
+ * busy cache, nothing is concluded and nothing reported.  A writer's
+ * death inside a pool window was audited (and its bucket given back) by
+ * shmc__ix_recover before this, as when a process opens the cache: a
+ * bucket still unfound is a problem.
+ */
+static void check_pool(struct ck *k, struct shmc__thr *t)
+{
+	struct shmc__pool_acct a;
+	int rc = SHMC_EBUSY;
+	for (int i = 0; i < 20 && rc == SHMC_EBUSY; i++) {
+		if (i)
+			nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+		rc = shmc__pool_audit(k->c, t, false, &a);
+	}
+	if (rc == SHMC_EBUSY)
+		return;
+	if (rc) {
+		bad(k, "overflow pool not checked: %s", shmc_strerror(rc));
+		return;
+	}
+	if (a.bad)
+		bad(k, "overflow pool: %s", a.bad);
+	if (a.twice)
+		bad(k, "overflow pool: %u buckets linked twice, or linked and "
+		       "free (first: bucket %u)",
+		    a.twice, a.first_twice - 1);
+	if (a.leaked)
+		bad(k, "overflow pool: %u of %u committed buckets neither free, "
+		       "fresh nor linked from a chain (first: bucket %u)",
+		    a.leaked, a.committed, a.first_leaked - 1);
+}
+
 static void check_slots(struct ck *k)
 {
 	struct shmc *c = k->c;
@@ -453,6 +491,7 @@ int shmc_check(shmc_t *c, void (*report)(const char *problem, void *arg),
 	 * process that opens the cache does: what is left is a problem. */
 	shmc__ix_recover(c, t);
 	check_index(&k, t);
+	check_pool(&k, t);
 	return k.problems;
 }
 

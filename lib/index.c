@@ -70,6 +70,36 @@
  * of 1..pool_max (only a corrupt segment has one) ends the chain, and the
  * pool treats a free-stack head out of range as an empty pool.
  *
+ * THE OVERFLOW-BUCKET POOL
+ * pool_committed buckets at the top of the index region, each in exactly
+ * one of three places: on the free stack (pool_free, a Treiber stack whose
+ * head word carries an ABA tag), in the fresh range [pool_fresh - 1,
+ * pool_committed) of buckets never handed out, or linked from one chain.
+ * A new chunk only raises pool_committed (pool_grow, under index_lock and
+ * log_lock, one store after the fallocate): its buckets are fresh at once,
+ * with nothing to do after the lock.  (They used to be pushed one by one
+ * after it: a kill in that stretch lost the rest of the chunk for good.)
+ * pool_pop takes from the stack, else claims the first fresh bucket with
+ * one CAS of pool_fresh.  pool_nfree counts the stack only; "low" is the
+ * stack and the fresh range together.
+ *
+ * Two windows remain where a bucket is in none of the three places: a
+ * chain_append between its pop and its link, and a chain_shrink or
+ * chain_write between cutting a link and pushing the bucket.  Both are
+ * under a head bucket lock named by the writer's lock intent, so only a
+ * writer that dies with an intent can leak: its reclaim (shmc__dead_slot)
+ * sets the audit bit of pool_fresh, and so does the tidy after a dead
+ * index_lock owner.  The audit (shmc__pool_audit; tried when a process
+ * opens the cache, when a thread first touches it, and by check) walks
+ * the stack, the fresh range and the chain of every committed head bucket
+ * holding index_lock, and gives back what it did not find, but only if
+ * the walk was quiet: no head bucket locked when it was walked, and
+ * pool_free (its tag moves on every push and pop) and pool_fresh the same
+ * at the end as at the start.  Then no live writer was inside a window
+ * (each pop or push would have moved a word, and a window spanning the
+ * whole walk keeps its head locked), so what is unfound is unreachable for
+ * good.  Otherwise the bit stays set for a later try.
+ *
  * GEOMETRY FROM THE SEGMENT
  * index_geom is shared memory and is never trusted: lookups mask the
  * level (shmc__geom_bucket), and everything that shifts by the level or
@@ -98,6 +128,16 @@
 #define POOL_LOW 64u         /* keep at least this many free in the pool */
 #define STUCK_SPINS 64u      /* a writer probes a lock unchanged this long */
 #define STUCK_RETRIES 8u     /* a reader probes after this many retries */
+#define POOL_AUDIT (1ull << 32) /* pool_fresh: an audit is due */
+
+void (*shmc__ix_fault)(int point);
+
+/* A test's fault point (shmc__ix_fault); one predictable branch else. */
+static inline void ix_fault(int point)
+{
+	if (__builtin_expect(shmc__ix_fault != NULL, 0))
+		shmc__ix_fault(point);
+}
 
 uint64_t shmc__hash(const void *key, size_t klen)
 {
@@ -163,6 +203,42 @@ static bool lk_unstick(struct shmc *c, struct shmc__bucket *bk, uint64_t w,
 	       shmc__load(&bk->lock, __ATOMIC_RELAXED) != w;
 }
 
+/*
+ * Fresh buckets left, from pool_fresh word f and pool_committed pc (both
+ * shared memory: a start of 0, or at or past pc or the pool's room, is an
+ * empty range, so no claim can go beyond the committed pool).
+ */
+static uint32_t fresh_left(struct shmc *c, uint64_t f, uint32_t pc)
+{
+	uint32_t first = (uint32_t)f; /* bucket + 1 */
+	uint32_t top = pc < c->pool_max ? pc : c->pool_max;
+	if (!first || first - 1 >= top)
+		return 0;
+	return top - (first - 1);
+}
+
+/* Claims the first fresh bucket: its link, or 0 when there is none. */
+static uint32_t pool_claim_fresh(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	/* Acquire: pairs with pool_grow's release store of the count, made
+	 * after its fallocate and its setting of a start from 0. */
+	uint32_t pc = shmc__load(&h->pool_committed, __ATOMIC_ACQUIRE);
+	uint64_t f = shmc__load(&h->pool_fresh, __ATOMIC_RELAXED);
+	while (fresh_left(c, f, pc)) {
+		/* Full barrier (liburcu cmpxchg): each fresh bucket goes to the
+		 * one CAS that moves the start past it; pairs with the other
+		 * claims and with the audit's re-read.  The audit bit (above
+		 * the start's 25 bits, which never carry into it) goes along. */
+		uint64_t seen = uatomic_cmpxchg(&h->pool_fresh, f, f + 1);
+		if (seen == f)
+			return (uint32_t)f;
+		f = seen;
+	}
+	return 0;
+}
+
+/* A bucket from the free stack, else a fresh one; 0 when the pool is dry. */
 static uint32_t pool_pop(struct shmc *c)
 {
 	struct shmc__hdr *h = c->map.hdr;
@@ -171,7 +247,7 @@ static uint32_t pool_pop(struct shmc *c)
 		uint32_t link = (uint32_t)old;
 		struct shmc__bucket *ob = shmc__pool_at(c, link);
 		if (!ob)
-			return 0;
+			return pool_claim_fresh(c);
 		/* A racing pop may reuse ob meanwhile; the tag makes our CAS
 		 * fail then, whatever we read here. */
 		uint64_t next = shmc__load(&ob->e[0], __ATOMIC_RELAXED) &
@@ -399,6 +475,7 @@ static void chain_shrink(struct shmc *c, struct shmc__bucket *head)
 		uint32_t link = shmc__lk_link(w);
 		/* Release: pairs with the acquire in shmc__chain_next. */
 		shmc__store(&prev->lock, lk_with_link(w, 0), __ATOMIC_RELEASE);
+		ix_fault(SHMC__IXF_SHRINK);
 		pool_push(c, link);
 	}
 }
@@ -450,6 +527,7 @@ static struct shmc__bucket *chain_append(struct shmc *c,
 	struct shmc__bucket *ob = shmc__pool_at(c, link);
 	if (!ob)
 		return NULL;
+	ix_fault(SHMC__IXF_APPEND);
 	for (unsigned i = 0; i < SHMC__BUCKET_WAYS; i++)
 		shmc__store(&ob->e[i], 0, __ATOMIC_RELAXED);
 	shmc__store(&ob->lock, 0, __ATOMIC_RELAXED);
@@ -536,10 +614,15 @@ void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
 {
 	struct shmc *c = arg;
 	struct shmc__slot *s = shmc__slot_at(m, slot);
-	release_dead_lock(c, slot, shmc__load(&s->lock_intent2,
-	                                      __ATOMIC_RELAXED));
-	release_dead_lock(c, slot, shmc__load(&s->lock_intent,
-	                                      __ATOMIC_RELAXED));
+	uint32_t li2 = shmc__load(&s->lock_intent2, __ATOMIC_RELAXED);
+	uint32_t li = shmc__load(&s->lock_intent, __ATOMIC_RELAXED);
+	/* It may have died inside a pool window (OVERFLOW-BUCKET POOL): an
+	 * audit is due.  A full barrier (liburcu's or), before the locks
+	 * that kept the audit from concluding are released. */
+	if (li || li2)
+		uatomic_or(&c->map.hdr->pool_fresh, POOL_AUDIT);
+	release_dead_lock(c, slot, li2);
+	release_dead_lock(c, slot, li);
 	shmc__store(&s->lock_intent, 0, __ATOMIC_RELAXED);
 	shmc__store(&s->lock_intent2, 0, __ATOMIC_RELAXED);
 	resync_items(c);
@@ -632,6 +715,8 @@ static unsigned chain_write(struct shmc *c, struct shmc__bucket *head,
 	/* Cut the chain after bk and give back what is left of the old. */
 	uint64_t w = shmc__load(&bk->lock, __ATOMIC_RELAXED);
 	shmc__store(&bk->lock, lk_with_link(w, 0), __ATOMIC_RELEASE);
+	if (links && used < nlinks)
+		ix_fault(SHMC__IXF_WRITE);
 	for (unsigned i = used; links && i < nlinks; i++)
 		pool_push(c, links[i]);
 	return lost;
@@ -685,30 +770,41 @@ static int pool_grow(struct shmc *c, struct shmc__thr *t)
 	int rc = shmc__log_lock_room(c, t, bytes);
 	if (rc)
 		return rc;
-	/* Counted after the fallocate, as in ix_commit. */
+	/* Counted after the fallocate, as in ix_commit.  The count is the
+	 * whole of it: the new buckets extend the fresh range, whose start
+	 * is set here only when there is none yet (a new cache, or one made
+	 * before pool_fresh): claims never move a start of 0, and we hold
+	 * index_lock, so no one else sets it (an add keeps the audit bit).
+	 * Before the count: a kill between leaves [have, have), empty. */
 	rc = shmc__seg_commit(&c->map, off, bytes);
-	if (!rc)
-		shmc__store(&h->pool_committed, have + per, __ATOMIC_RELAXED);
+	if (!rc) {
+		if (!(uint32_t)shmc__load(&h->pool_fresh, __ATOMIC_RELAXED))
+			uatomic_add(&h->pool_fresh, (uint64_t)have + 1);
+		/* Release: pairs with the acquire in pool_claim_fresh. */
+		shmc__store(&h->pool_committed, have + per, __ATOMIC_RELEASE);
+	}
 	shmc__log_unlock(c);
-	if (rc)
-		return rc;
-	for (uint32_t j = have; j < have + per; j++)
-		pool_push(c, j + 1);
-	return 0;
+	ix_fault(SHMC__IXF_GROW);
+	return rc;
 }
 
 /*
- * Whether the pool is running low.  pool_nfree is a count kept beside the
- * free stack, not under one atomic with it: a process killed between its
- * CAS and its count leaves it off by one either way, and one below zero
- * wraps.  A count above what was ever committed is such a wrap: low.
+ * Whether the pool is running low: the free stack and the fresh range
+ * together.  pool_nfree is a count kept beside the free stack, not under
+ * one atomic with it: a process killed between its CAS and its count
+ * leaves it off by one either way, and one below zero wraps.  A count
+ * above what was ever committed is such a wrap: taken as none.
  */
 static bool pool_low(struct shmc *c)
 {
 	struct shmc__hdr *h = c->map.hdr;
+	uint32_t pc = shmc__load(&h->pool_committed, __ATOMIC_RELAXED);
 	uint32_t n = shmc__load(&h->pool_nfree, __ATOMIC_RELAXED);
-	return n < POOL_LOW ||
-	       n > shmc__load(&h->pool_committed, __ATOMIC_RELAXED);
+	if (n > pc)
+		n = 0;
+	return (uint64_t)n + fresh_left(c, shmc__load(&h->pool_fresh,
+	                                              __ATOMIC_RELAXED),
+	                                pc) < POOL_LOW;
 }
 
 static void pool_ensure(struct shmc *c, struct shmc__thr *t)
@@ -750,6 +846,12 @@ static int ix_split_one(struct shmc *c, struct shmc__thr *t,
 	struct shmc__bucket *bp = shmc__bucket_at(c, p);
 	struct shmc__bucket *bb = shmc__bucket_at(c, buddy);
 	gather(c, bp, ga);
+	/* The buddy is not in use, but a split that died after its step 1,
+	 * or a merge before its step 3, left it a chain (its entries the
+	 * tidy removed): rewritten below with those buckets, not over them,
+	 * which would lose them.  Only gb's links are kept: its entries are
+	 * overwritten by the ones that move. */
+	gather(c, bb, gb);
 	unsigned na = 0, nbd = 0, lost = 0;
 	for (unsigned i = 0; i < ga->n; i++) {
 		uint64_t hh = ix_hash_of(c, ga->e[i]);
@@ -762,7 +864,7 @@ static int ix_split_one(struct shmc *c, struct shmc__thr *t,
 	}
 	/* 1. the buddy gets its keys: readers still look in p's chain,
 	 *    which holds every key until step 3 */
-	lost += chain_write(c, bb, gb->e, nbd, NULL, 0);
+	lost += chain_write(c, bb, gb->e, nbd, gb->links, gb->nlinks);
 	/* 2. publish the new geometry.  Release: step 1 is visible to any
 	 *    reader whose acquire load sees it (shmc__ix_find). */
 	uint64_t ng = p + 1 == nb ? (uint64_t)(L + 1) << SHMC__GEOM_LEVEL_SHIFT
@@ -871,6 +973,8 @@ static void ix_sanitize(struct shmc *c, struct shmc__thr *t, uint64_t b)
  * not be shifted by): shmc_check reports it. */
 static void ix_tidy(struct shmc *c, struct shmc__thr *t)
 {
+	/* Its chain_write may have died between a cut and its pushes. */
+	uatomic_or(&c->map.hdr->pool_fresh, POOL_AUDIT);
 	uint64_t g = c->map.hdr->index_geom;
 	if (!geom_valid(c, g))
 		return;
@@ -887,6 +991,146 @@ static void ix_tidy(struct shmc *c, struct shmc__thr *t)
 	for (unsigned i = 0; i < 4; i++)
 		if ((around[i] + 1) * SHMC__BUCKET_SIZE <= ic)
 			ix_sanitize(c, t, around[i]);
+}
+
+/* ---- the pool's accounting (OVERFLOW-BUCKET POOL) --------------------- */
+
+enum { PM_NONE, PM_FREE, PM_FRESH, PM_LINKED };
+
+static void pool_twice(struct shmc__pool_acct *a, uint32_t link)
+{
+	if (!a->twice++)
+		a->first_twice = link;
+}
+
+/*
+ * index_lock held (pool_committed and index_committed cannot change).
+ * Marks every committed pool bucket by where it was found; true when the
+ * walk was quiet (see the essay), so that a->leaked is the truth.  Never
+ * follows a link past pool_committed, and reads only committed buckets.
+ */
+static bool pool_walk(struct shmc *c, struct shmc__pool_acct *a,
+                      uint8_t *mark)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	uint32_t pc = a->committed;
+	/* Acquire: the bucket words read below are at least as new as these
+	 * two; pairs with the full barriers of the pushes, pops and claims
+	 * that last moved them. */
+	uint64_t top0 = shmc__load(&h->pool_free, __ATOMIC_ACQUIRE);
+	uint32_t fr0 = (uint32_t)shmc__load(&h->pool_fresh, __ATOMIC_ACQUIRE);
+	/* 1. the free stack, a bucket's next in its e[0] */
+	for (uint32_t link = (uint32_t)top0; link;) {
+		if (link > pc) {
+			a->bad = "the free stack links a bucket beyond the "
+			         "committed ones";
+			break;
+		}
+		if (mark[link - 1]) {
+			a->bad = "the free stack has a cycle";
+			break;
+		}
+		mark[link - 1] = PM_FREE;
+		a->free++;
+		link = (uint32_t)shmc__load(&shmc__pool_at(c, link)->e[0],
+		                            __ATOMIC_RELAXED);
+	}
+	/* 2. the fresh range */
+	if (fr0 && fr0 - 1 > pc) {
+		a->bad = "the fresh range starts beyond the committed buckets";
+	} else if (fr0) {
+		for (uint32_t id = fr0 - 1; id < pc; id++) {
+			if (mark[id]) {
+				a->bad = "a fresh bucket is on the free stack";
+				continue;
+			}
+			mark[id] = PM_FRESH;
+			a->fresh++;
+		}
+	}
+	/* 3. the chain of every committed head bucket: the ones in use, and
+	 * a buddy past them that a dead split or merge left one (the next
+	 * split of it takes it over) */
+	uint64_t heads = h->index_committed / SHMC__BUCKET_SIZE;
+	if (heads > c->index_max_mask + 1 - c->pool_max)
+		heads = c->index_max_mask + 1 - c->pool_max;
+	bool quiet = true;
+	for (uint64_t b = 0; b < heads && quiet; b++) {
+		uint64_t w = shmc__load(&shmc__bucket_at(c, b)->lock,
+		                        __ATOMIC_ACQUIRE);
+		if (w & SHMC__LK_LOCKED) {
+			quiet = false; /* a writer may be inside a window */
+			break;
+		}
+		uint32_t link = shmc__lk_link(w);
+		for (unsigned n = 0; link && n < SHMC__CHAIN_MAX; n++) {
+			if (link > pc) {
+				a->bad = "a chain links a bucket beyond the "
+				         "committed ones";
+				break;
+			}
+			if (mark[link - 1]) {
+				pool_twice(a, link);
+				break; /* and never loop on a cycle */
+			}
+			mark[link - 1] = PM_LINKED;
+			a->linked++;
+			/* Acquire: as shmc__chain_next. */
+			link = shmc__lk_link(shmc__load(
+			    &shmc__pool_at(c, link)->lock, __ATOMIC_ACQUIRE));
+		}
+	}
+	/* The walk's loads before these re-reads (read barrier), as in the
+	 * seqlock of shmc__ix_find: an unchanged tagged stack word and fresh
+	 * start mean no push, pop or claim since the first loads.  The audit
+	 * bit may have moved meanwhile; it says nothing of the buckets. */
+	cmm_smp_rmb();
+	if (shmc__load(&h->pool_free, __ATOMIC_RELAXED) != top0 ||
+	    (uint32_t)shmc__load(&h->pool_fresh, __ATOMIC_RELAXED) != fr0)
+		quiet = false;
+	for (uint32_t id = 0; id < pc; id++)
+		if (mark[id] == PM_NONE && !a->leaked++)
+			a->first_leaked = id + 1;
+	return quiet;
+}
+
+/* index_lock held: the accounting, and the reclaim of what leaked. */
+static int pool_account(struct shmc *c, bool reclaim,
+                        struct shmc__pool_acct *a)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	memset(a, 0, sizeof(*a));
+	uint32_t pc = h->pool_committed;
+	a->committed = pc < c->pool_max ? pc : c->pool_max; /* check reports
+	                                                     * the excess */
+	uint8_t *mark = calloc((size_t)a->committed + 1, 1);
+	if (!mark)
+		return -ENOMEM;
+	bool quiet = pool_walk(c, a, mark);
+	/* Only from a quiet walk of a pool that is otherwise sound: what it
+	 * did not find no live writer holds, and no dead one will link. */
+	if (quiet && reclaim && !a->bad && !a->twice)
+		for (uint32_t id = 0; id < a->committed; id++)
+			if (mark[id] == PM_NONE) {
+				pool_push(c, id + 1);
+				a->reclaimed++;
+			}
+	free(mark);
+	return quiet ? 0 : SHMC_EBUSY;
+}
+
+/* index_lock held: the audit, if a death asked for one (POOL_AUDIT). */
+static void pool_audit_due(struct shmc *c)
+{
+	struct shmc__hdr *h = c->map.hdr;
+	if (!(shmc__load(&h->pool_fresh, __ATOMIC_RELAXED) & POOL_AUDIT))
+		return;
+	/* Cleared first (a full barrier): a death during the walk sets it
+	 * again.  Set again ourselves when the walk could not conclude. */
+	uatomic_and(&h->pool_fresh, ~POOL_AUDIT);
+	struct shmc__pool_acct a;
+	if (pool_account(c, true, &a) != 0)
+		uatomic_or(&h->pool_fresh, POOL_AUDIT);
 }
 
 static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
@@ -916,6 +1160,21 @@ static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
 	return rc ? -rc : 0;
 }
 
+int shmc__pool_audit(struct shmc *c, struct shmc__thr *t, bool reclaim,
+                     struct shmc__pool_acct *a)
+{
+	if (t->depth)
+		return SHMC_EBUSY; /* a read section: no bucket lock, no tidy */
+	int rc = ix_lock(c, t, false);
+	if (rc == -EBUSY)
+		return SHMC_EBUSY;
+	if (rc)
+		return rc;
+	rc = pool_account(c, reclaim, a);
+	pthread_mutex_unlock(&c->map.hdr->index_lock);
+	return rc;
+}
+
 /*
  * Tidies after a split or merge that died holding index_lock, if one did:
  * otherwise that repair would wait for the next split or merge, which a
@@ -924,8 +1183,10 @@ static int ix_lock(struct shmc *c, struct shmc__thr *t, bool wait)
  */
 void shmc__ix_recover(struct shmc *c, struct shmc__thr *t)
 {
-	if (t->depth == 0 && ix_lock(c, t, false) == 0)
+	if (t->depth == 0 && ix_lock(c, t, false) == 0) {
+		pool_audit_due(c);
 		pthread_mutex_unlock(&c->map.hdr->index_lock);
+	}
 }
 
 void shmc__ix_recover_open(struct shmc *c)
@@ -942,8 +1203,10 @@ void shmc__ix_recover_open(struct shmc *c)
 		if (t && t->depth == 0)
 			ix_tidy(c, t);
 	}
-	if (rc == 0 || rc == EOWNERDEAD)
+	if (rc == 0 || rc == EOWNERDEAD) {
+		pool_audit_due(c);
 		pthread_mutex_unlock(mu);
+	}
 }
 
 /* Buckets in use under geometry g. */

@@ -428,6 +428,35 @@ int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets);
 void shmc__dead_slot(struct shmc__map *m, uint32_t slot, bool log_locked,
                      void *arg);
 
+/* The overflow pool's accounting (index.c, OVERFLOW-BUCKET POOL): every
+ * committed pool bucket is on the free stack, in the fresh range, or
+ * linked from exactly one chain. */
+struct shmc__pool_acct {
+	uint32_t committed;       /* buckets accounted for */
+	uint32_t free, fresh, linked;
+	uint32_t leaked;          /* none of the three */
+	uint32_t twice;           /* claimed twice (two chains, or a chain and
+	                           * the free stack) */
+	uint32_t first_leaked, first_twice; /* links (bucket + 1) of one each */
+	uint32_t reclaimed;       /* leaked ones given back to the free stack */
+	const char *bad;          /* a free stack or fresh range that is not one */
+};
+/* Takes the accounting with index_lock tried (never waited for) and while
+ * no bucket is locked and the pool does not move; with reclaim, gives the
+ * leaked buckets back (only then is it safe).  0, SHMC_EBUSY (not quiet:
+ * nothing concluded), -ENOMEM, or what trying index_lock returned. */
+int shmc__pool_audit(struct shmc *c, struct shmc__thr *t, bool reclaim,
+                     struct shmc__pool_acct *a);
+/* Test-only fault points in the pool's crash windows (tests/review8):
+ * NULL, except in a test that installs one. */
+enum {
+	SHMC__IXF_GROW,   /* pool_grow: log_lock released */
+	SHMC__IXF_APPEND, /* chain_append: a bucket popped, not yet linked */
+	SHMC__IXF_SHRINK, /* chain_shrink: a bucket cut, not yet pushed */
+	SHMC__IXF_WRITE,  /* chain_write: buckets cut, not yet pushed */
+};
+extern void (*shmc__ix_fault)(int point);
+
 /* log.c */
 int shmc__log_append(struct shmc *c, struct shmc__thr *t, uint64_t size,
                      uint64_t *off);

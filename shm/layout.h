@@ -83,8 +83,19 @@
  *                                lock
  *   440     4  pool_committed    overflow buckets committed; index_lock
  *                                and log_lock to change
- *   444     4  pool_nfree        free overflow buckets (atomic, approximate)
+ *   444     4  pool_nfree        buckets on the free stack (atomic,
+ *                                approximate; the fresh ones not counted)
  *   448    40  index_lock        robust mutex: index splits and merges
+ *   488     8  pool_fresh        bits 0..31: the first fresh overflow bucket
+ *                                + 1 (0: none yet); buckets [that,
+ *                                pool_committed) were never handed out.
+ *                                CAS + 1 by a writer claiming one; set
+ *                                from 0 by pool_grow (index_lock and
+ *                                log_lock).  Bit 32: a pool audit is due
+ *                                (atomic or by the reclaim of a writer
+ *                                that died holding a bucket lock; cleared
+ *                                by the audit).  Was padding: 0 in caches
+ *                                made before it, which reads as "none"
  *   512    40  resize_lock       robust mutex: held for a whole resize
  *   576    40  resize_*          target, from, start, phase, pid, reason of
  *                                the resize in progress; resize_lock
@@ -194,7 +205,8 @@ struct shmc__hdr {
 
 	/* 448: index_lock, serialises index splits and merges */
 	pthread_mutex_t index_lock;
-	uint8_t pad4[64 - sizeof(pthread_mutex_t)];
+	uint64_t pool_fresh; /* fresh overflow buckets: see the table above */
+	uint8_t pad4[64 - sizeof(pthread_mutex_t) - 8];
 
 	/* 512: resize_lock, held for a whole memory resize */
 	pthread_mutex_t resize_lock;
@@ -240,6 +252,7 @@ _Static_assert(offsetof(struct shmc__hdr, memory) == 320, "layout");
 _Static_assert(offsetof(struct shmc__hdr, cf_seg) == 396, "layout");
 _Static_assert(offsetof(struct shmc__hdr, seal_seq) == 408, "layout");
 _Static_assert(offsetof(struct shmc__hdr, index_lock) == 448, "layout");
+_Static_assert(sizeof(pthread_mutex_t) <= 56, "pool_fresh fits index_lock's line");
 _Static_assert(offsetof(struct shmc__hdr, resize_lock) == 512, "layout");
 _Static_assert(offsetof(struct shmc__hdr, resize_target) == 576, "layout");
 _Static_assert(offsetof(struct shmc__hdr, ag_step) == 640, "layout");
