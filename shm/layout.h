@@ -132,7 +132,9 @@
 #include <stdint.h>
 
 #define SHMC__MAGIC "SHMCACH"
-#define SHMC__FORMAT_VERSION 2u
+/* 3: the overflow pool's fresh range (pool_fresh): a process of format 2
+ * would push buckets that format 3 hands out as fresh, twice. */
+#define SHMC__FORMAT_VERSION 3u
 #define SHMC__CACHELINE 64u
 #define SHMC__PAGE 4096u
 #define SHMC__HDR_SIZE 4096u
