@@ -95,7 +95,8 @@ static int give(struct shmc_redis *r, redisReply *rep, const void *key,
 		r->kept_klen = klen;
 		return SHMC_EBUFSIZE;
 	}
-	memcpy(buf, rep->str, n);
+	if (n) /* buf may be NULL for an empty value: no memcpy then */
+		memcpy(buf, rep->str, n);
 	*vlen = n;
 	freeReplyObject(rep);
 	return 0;
