@@ -77,7 +77,8 @@ SHMC_API int shmc_redis_close(shmc_redis_t *r);
  * Returns 0 (*vlen = the value's length; *flags untouched);
  * SHMC_ENOTFOUND the key does not exist in Redis; SHMC_EBUFSIZE buf is
  * smaller than the value (*vlen = needed; the value is kept, and the call
- * get-or-load makes again with a buffer that large sends no second GET);
+ * get-or-load makes again with a buffer that large, in the same thread,
+ * sends no second GET; a load of another thread reads Redis anew);
  * -EINVAL arg, key or vlen NULL, or klen above SHMC_KEY_MAX;
  * -ECONNREFUSED no connection could be made (Redis down, wrong address);
  * -ETIMEDOUT no reply within timeout_ms; -EIO the connection failed

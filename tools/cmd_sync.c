@@ -18,7 +18,8 @@
  * invalidation answers: Redis has forgotten us, writes from now on are
  * not reported, so the cache may go stale.  The tracked prefixes are
  * flushed at once, the connections dropped, and made again with
- * exponential backoff (0.1 s doubling up to --backoff-max); once tracking
+ * exponential backoff (0.1 s doubling up to --backoff-max, back to 0.1 s
+ * only after a session that lasted --backoff-max); once tracking
  * is on again they are flushed once more (values loaded meanwhile were
  * not covered).  The same flush runs at start, before connecting and
  * after tracking is on, so a sync that was SIGKILLed and restarted leaves
@@ -354,6 +355,7 @@ static int run(struct sync *y)
 			/* Loads since the last flush were not covered.  The
 			 * record says "connected" only after it, so whoever
 			 * sees that knows the cache is clean. */
+			uint64_t t0 = tool_now_ns();
 			if (flush(y, "tracking on")) {
 				rc = FATAL;
 			} else {
@@ -364,7 +366,12 @@ static int run(struct sync *y)
 				rc = session_run(y);
 			}
 			was_up = true;
-			backoff = 0.1;
+			/* Only a session that held as long as the longest
+			 * wait starts the waits afresh: one that Redis ends
+			 * at once (a refused probe, -LOADING) keeps doubling
+			 * them, or every 0.1 s would flush the cache twice. */
+			if ((double)(tool_now_ns() - t0) >= y->backoff_max * 1e9)
+				backoff = 0.1;
 		}
 		session_close(y);
 		if (rc == FATAL) {

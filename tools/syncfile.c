@@ -176,7 +176,9 @@ void tool_sync_detach(struct tool_sync_writer *w)
 int tool_sync_read(const char *path, struct tool_sync *s)
 {
 	memset(s, 0, sizeof(*s));
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put in the directory in its place would
+	 * otherwise hold stats (or the exporter) in open() for good. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	struct stat st;

@@ -6,8 +6,8 @@
  * failure (hiredis contexts are unusable after an error); a mutex for the
  * threads of a process; a pid check so a forked child never talks on its
  * parent's socket.  A value too big for the caller's buffer is kept with
- * its key, so get-or-load's second call (with a buffer that large) costs
- * no second GET.
+ * its key for the thread that read it, so get-or-load's second call (with
+ * a buffer that large, same thread, same lease) costs no second GET.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +27,7 @@ struct shmc_redis {
 	redisContext *ctx;
 	pid_t pid;         /* process that made ctx */
 	redisReply *kept;  /* a value too big for the last buffer */
+	pthread_t kept_by; /* the thread whose load it belongs to */
 	char kept_key[SHMC_KEY_MAX];
 	size_t kept_klen;
 };
@@ -89,11 +90,13 @@ static int give(struct shmc_redis *r, redisReply *rep, const void *key,
 	if (n > *vlen) {
 		*vlen = n;
 		r->kept = rep;
+		r->kept_by = pthread_self();
 		memcpy(r->kept_key, key, klen);
 		r->kept_klen = klen;
 		return SHMC_EBUFSIZE;
 	}
-	memcpy(buf, rep->str, n);
+	if (n) /* buf may be NULL for an empty value: no memcpy then */
+		memcpy(buf, rep->str, n);
 	*vlen = n;
 	freeReplyObject(rep);
 	return 0;
@@ -109,9 +112,15 @@ static int load(struct shmc_redis *r, const void *key, size_t klen,
 		r->ctx = NULL;
 	}
 	if (r->kept) {
+		/* Only the thread that read it may have it: its get-or-load
+		 * asks again under the same lease.  Another thread's load of
+		 * the key may have begun after a write this reply predates
+		 * (the first load's lease taken away by the invalidation):
+		 * it reads Redis anew. */
 		redisReply *k = r->kept;
 		r->kept = NULL;
-		if (klen == r->kept_klen && !memcmp(key, r->kept_key, klen))
+		if (pthread_equal(r->kept_by, pthread_self()) &&
+		    klen == r->kept_klen && !memcmp(key, r->kept_key, klen))
 			return give(r, k, key, klen, buf, vlen);
 		freeReplyObject(k);
 	}
