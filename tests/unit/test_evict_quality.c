@@ -8,7 +8,7 @@
  * segments of 64 KiB, the value size chosen so that N objects fill them),
  * the cache's miss ratio is at most the in-tree S3-FIFO simulator's
  * (bench/sim.c) at N objects plus 0.01, on every cell; and the cache
- * holds at least 90 % of the objects it was sized for over the trace's
+ * holds at least 95 % of the objects it was sized for over the trace's
  * second half.  Not timed: it counts hits, whatever the machine's speed.
  *
  * bench/eviction-quality measures the same thing on 2,000,000-request
@@ -16,8 +16,10 @@
  * over 20,000 objects, caches of 1,000-2,000 objects: about 4 s, 6 s under
  * AddressSanitizer), so the bound is looser.  It still fails on a broken
  * policy: with every item of the small queue copied forward (promotion
- * without a hit) every cell is 0.036-0.064 above S3-FIFO; with a ghost
- * that never hits, 0.027-0.064 (the cells pass at +0.002).
+ * without a hit) every cell is 0.032-0.060 above S3-FIFO; with a ghost
+ * that never hits, 0.026-0.062 (the cells pass at -0.0011..-0.0007,
+ * holding 98 %).  The 95 % bound on objects held caught the replay's
+ * sizing leaving out a segment (96.6 % then, 98.2 % since).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,8 +146,8 @@ static void test_within_s3fifo(void **state)
 			printf("  ^ more than S3-FIFO + %.2f\n", SLACK);
 			bad++;
 		}
-		if (res.held < 0.9) {
-			printf("  ^ holds under 90 %% of its objects\n");
+		if (res.held < 0.95) {
+			printf("  ^ holds under 95 %% of its objects\n");
 			bad++;
 		}
 	}
