@@ -1,8 +1,10 @@
 /*
- * replay.c - `shmcache-bench replay TRACE (--memory SIZE | --items N)`:
- * a libCacheSim oracleGeneral trace against a real shmcache; and
- * `shmcache-bench sim TRACE --policy P --objects N`: the same trace
- * through one of the exact simulators of sim.c, reported the same way.
+ * replay.c - the trace commands.  `shmcache-bench replay TRACE (--memory
+ * SIZE | --items N)`: a libCacheSim oracleGeneral trace against a real
+ * shmcache; `shmcache-bench sim TRACE --policy P --objects N`: the same
+ * trace through one of the exact simulators of sim.c, reported the same
+ * way; `shmcache-bench tracegen` writes a synthetic trace (tracegen.c);
+ * `shmcache-bench che`, Che's approximation of LRU (sim.c).
  *
  * TRACE FORMAT
  * 24 bytes a request, little endian: u32 clock_time, u64 obj_id,
@@ -27,7 +29,8 @@
  *                   (default 64 KiB), and the budget is the cache's fixed
  *                   part (measured on a probe cache) plus those segments.
  *                   What counts is that N objects fit: the fixed part is
- *                   not data.
+ *                   not data.  (replay_cache.c: the test of eviction
+ *                   quality sizes its cache with the same code.)
  *
  * WHAT IS REPORTED (replay and sim alike)
  *   miss ratio              over the whole trace, and over its second half
@@ -55,6 +58,7 @@
 #include <shmcache.h>
 
 #include "bench.h"
+#include "replay.h"
 #include "sim.h"
 
 /* ---- what replay and sim report --------------------------------------- */
@@ -192,32 +196,13 @@ static void json_close(FILE *f)
 
 /* ---- the real cache ----------------------------------------------------- */
 
-static uint64_t fixed_part(const char *name, uint32_t seg, uint64_t buckets)
-{
-	struct shmc_create_opts o;
-	shmc_create_opts_init(&o);
-	o.memory = 64ull << 20;
-	o.segment_size = seg;
-	o.index_buckets = buckets;
-	shmc_t *c;
-	shmc_destroy(name);
-	int rc = shmc_create(name, &o, &c);
-	if (rc)
-		die("probe create: %s", shmc_strerror(rc));
-	struct shmc_stats st;
-	shmc_stats(c, &st);
-	shmc_close(c);
-	shmc_destroy(name);
-	return st.committed_bytes;
-}
-
 int cmd_replay(int argc, char **argv)
 {
 	struct cfg cfg;
 	cfg_defaults(&cfg);
-	uint64_t items = 0, nsegs = 64, interval = 0;
+	uint64_t items = 0, nsegs = REPLAY_SEGMENTS, interval = 0;
 	bool ignore = false;
-	int opt;
+	int opt, rc;
 	optind = 1;
 	cfg.vsize = 0;
 	while ((opt = getopt_long(argc, argv, "", cfg_long_options, NULL)) !=
@@ -251,33 +236,21 @@ int cmd_replay(int argc, char **argv)
 
 	struct shmc_create_opts o;
 	shmc_create_opts_init(&o);
-	o.segment_size = cfg.segment_size ? cfg.segment_size : (64u << 10);
-	uint64_t vfixed = cfg.vsize ? cfg.vsize : 8;
+	o.segment_size = cfg.segment_size ? cfg.segment_size : REPLAY_SEGMENT_SIZE;
+	uint64_t vfixed = cfg.vsize;
 	if (items) {
 		ignore = true;
-		o.index_buckets = 256;
-		while (o.index_buckets * 7 < items * 3)
-			o.index_buckets <<= 1;
-		uint64_t per_seg = (items + nsegs - 1) / nsegs;
-		uint64_t room = o.segment_size - 64; /* segment header */
-		uint64_t isz = (room / per_seg) & ~7ull;
-		if (!cfg.vsize) {
-			if (isz < SHMC_ITEM_OVERHEAD + 8 + 8)
-				isz = SHMC_ITEM_OVERHEAD + 8 + 8;
-			vfixed = isz - SHMC_ITEM_OVERHEAD - 8;
-		}
-		uint64_t need = items * ((SHMC_ITEM_OVERHEAD + 8 + vfixed + 7) &
-		                         ~7ull);
-		uint64_t segs = (need + room - 1) / room;
-		o.memory = fixed_part(cfg.cache_name, o.segment_size,
-		                      o.index_buckets) +
-		           segs * o.segment_size;
+		rc = replay_size(items, nsegs, cfg.cache_name, &o, &vfixed);
+		if (rc)
+			die("probe create: %s", shmc_strerror(rc));
 	} else {
 		o.memory = cfg.memory;
+		if (!vfixed)
+			vfixed = 8;
 	}
 	shmc_destroy(cfg.cache_name);
 	shmc_t *c;
-	int rc = shmc_create(cfg.cache_name, &o, &c);
+	rc = shmc_create(cfg.cache_name, &o, &c);
 	if (rc)
 		die("create (memory %llu): %s", (unsigned long long)o.memory,
 		    shmc_strerror(rc));
@@ -300,18 +273,12 @@ int cmd_replay(int argc, char **argv)
 			capped++;
 		}
 		bytes += sz;
-		size_t vlen = info.max_value;
-		rc = shmc_get(c, &id, sizeof(id), buf, &vlen, NULL);
-		bool miss = rc == SHMC_ENOTFOUND;
-		if (rc != 0 && !miss)
+		bool miss;
+		if (replay_request(c, id, val, sz, buf, info.max_value, &miss))
 			errs++;
 		if (miss) {
 			misses++;
 			miss_bytes += sz;
-			rc = shmc_set(c, &id, sizeof(id), val, sz,
-			              SHMC_TTL_NONE, 0);
-			if (rc)
-				errs++;
 		}
 		if (report_req(&rp, i, miss)) {
 			struct shmc_stats st1;
@@ -456,5 +423,124 @@ int cmd_sim(int argc, char **argv)
 	report_free(&rp);
 	sim_free(s);
 	trace_unmap(r, n);
+	return 0;
+}
+
+/* ---- tracegen and che ----------------------------------------------- */
+
+/* `shmcache-bench tracegen KIND [options] -o FILE`: tracegen.c's trace,
+ * written to FILE. */
+int cmd_tracegen(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"objects", required_argument, 0, 'n'},
+	    {"requests", required_argument, 0, 'r'},
+	    {"alpha", required_argument, 0, 'a'},
+	    {"seed", required_argument, 0, 'e'},
+	    {"scan-frac", required_argument, 0, 'f'},
+	    {"value-size", required_argument, 0, 'V'},
+	    {"output", required_argument, 0, 'o'},
+	    {0, 0, 0, 0},
+	};
+	struct trace_gen tg;
+	trace_gen_defaults(&tg);
+	uint64_t nobj = tg.objects, nreq = tg.requests, vsize = tg.value_size;
+	const char *out = NULL;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			if (parse_size(optarg, &nobj) || nobj < 2 ||
+			    nobj > (1ull << 32))
+				die("bad --objects");
+			break;
+		case 'r':
+			if (parse_size(optarg, &nreq) || !nreq ||
+			    nreq > (1ull << 31))
+				die("bad --requests");
+			break;
+		case 'a':
+			tg.alpha = atof(optarg);
+			if (!(tg.alpha > 0 && tg.alpha < 10))
+				die("--alpha must be in (0, 10)");
+			break;
+		case 'e':
+			tg.seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'f':
+			tg.scan_frac = atof(optarg);
+			if (!(tg.scan_frac >= 0 && tg.scan_frac <= 1))
+				die("--scan-frac must be in [0, 1]");
+			break;
+		case 'V':
+			if (parse_size(optarg, &vsize) || !vsize ||
+			    vsize > UINT32_MAX)
+				die("bad --value-size");
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		default:
+			die("tracegen: unknown option");
+		}
+	}
+	if (optind >= argc || !out)
+		die("usage: tracegen zipf|surge|scan [--objects N] "
+		    "[--requests N] [--alpha A] [--seed S] [--scan-frac F] "
+		    "-o FILE");
+	tg.objects = nobj;
+	tg.requests = nreq;
+	tg.value_size = (uint32_t)vsize;
+	if (trace_kind_parse(argv[optind], &tg.kind))
+		die("tracegen: unknown kind %s", argv[optind]);
+	uint64_t distinct;
+	struct og_req *r = trace_generate(&tg, &distinct);
+	if (!r)
+		die("out of memory");
+	FILE *f = fopen(out, "wb");
+	if (!f)
+		die("%s: %s", out, strerror(errno));
+	if (fwrite(r, sizeof(*r), nreq, f) != nreq || fclose(f) != 0)
+		die("%s: write failed", out);
+	printf("%s: %s, %llu requests, %llu distinct objects\n", out,
+	       argv[optind], (unsigned long long)nreq,
+	       (unsigned long long)distinct);
+	free(r);
+	return 0;
+}
+
+/*
+ * `shmcache-bench che --objects N --alpha A --cache C`: Che's approximation
+ * of LRU's miss ratio for a Zipf(A) stream over N objects (sim.c), to hold
+ * the LRU simulator against on a tracegen zipf trace.
+ */
+int cmd_che(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"objects", required_argument, 0, 'n'},
+	    {"alpha", required_argument, 0, 'a'},
+	    {"cache", required_argument, 0, 'c'},
+	    {0, 0, 0, 0},
+	};
+	uint64_t nobj = 100000, cache = 0;
+	double alpha = 1.0;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'n' && !parse_size(optarg, &nobj) && nobj)
+			continue;
+		if (opt == 'c' && !parse_size(optarg, &cache) && cache)
+			continue;
+		if (opt == 'a' && (alpha = atof(optarg)) > 0)
+			continue;
+		die("usage: che --objects N --alpha A --cache C");
+	}
+	if (!cache)
+		die("usage: che --objects N --alpha A --cache C");
+	printf("che lru: %llu objects, alpha %.2f, cache %llu: miss ratio "
+	       "%.4f\n",
+	       (unsigned long long)nobj, alpha, (unsigned long long)cache,
+	       che_lru_miss_ratio(nobj, alpha, cache));
 	return 0;
 }

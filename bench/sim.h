@@ -4,8 +4,9 @@
  * cache's miss ratio is measured against (`shmcache-bench sim`, issue 11).
  * The design and the sources each policy follows are at the top of sim.c.
  *
- * Nothing here depends on the rest of shmcache-bench or on the library, so
- * tests/unit/test_sim.c compiles sim.c on its own.
+ * Nothing here depends on the rest of shmcache-bench or on the library:
+ * sim.c compiles on its own, and tracegen.c with dist.c's Zipf sampler, so
+ * the tests build them in (tests/unit/test_sim.c, test_evict_quality.c).
  */
 #ifndef SHMC_BENCH_SIM_H
 #define SHMC_BENCH_SIM_H
@@ -73,5 +74,33 @@ uint64_t trace_fill_next(struct og_req *r, uint64_t n);
  * objects.
  */
 double che_lru_miss_ratio(uint64_t n, double alpha, uint64_t c);
+
+/* ---- synthetic traces (tracegen.c) ---------------------------------------- */
+
+enum trace_kind { TRACE_ZIPF, TRACE_SURGE, TRACE_SCAN };
+
+/* What trace_generate makes; the kinds are described in tracegen.c. */
+struct trace_gen {
+	enum trace_kind kind;
+	uint64_t objects;  /* >= 2: the Zipf universe (surge: both halves) */
+	uint64_t requests; /* >= 1 */
+	double alpha;      /* Zipf skew, in (0, 10) */
+	uint64_t seed;
+	double scan_frac;  /* scan: share of the middle third that is one-off */
+	uint32_t value_size; /* the size field of every request */
+};
+
+/* "zipf" "surge" "scan" -> *out; 0, or -1 for an unknown name. */
+int trace_kind_parse(const char *name, enum trace_kind *out);
+/* objects 100,000, requests 2,000,000, alpha 1.0, seed 42, scan_frac 0.25,
+ * value_size 64, kind zipf: `shmcache-bench tracegen`'s defaults. */
+void trace_gen_defaults(struct trace_gen *g);
+/*
+ * Makes the trace (malloc'd, g->requests long, next fields filled) and
+ * sets *distinct to the number of distinct ids.  The same arguments give
+ * the same bytes.  NULL if memory runs out or the arguments are out of
+ * range.
+ */
+struct og_req *trace_generate(const struct trace_gen *g, uint64_t *distinct);
 
 #endif /* SHMC_BENCH_SIM_H */
