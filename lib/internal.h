@@ -182,6 +182,10 @@ struct shmc {
 	uint32_t nseg_max;
 	uint32_t max_readers;
 	bool mb_fast;       /* read sections skip the fence (shmc__mb_attach) */
+	/* Miss-ratio curve (mrc.c): its region, NULL when the cache has
+	 * none, and its key count, both from the validated header. */
+	struct shmc__mrc *mrc;
+	uint32_t mrc_keys;
 };
 
 extern uint64_t shmc__fork_gen;
@@ -458,6 +462,24 @@ bool shmc__item_publish(struct shmc *c, struct shmc__thr *t,
                         uint64_t e, uint64_t off);
 void shmc__items_delta(struct shmc *c, struct shmc__thr *t, int d);
 uint32_t shmc__expiry(struct shmc *c, uint32_t ttl);
+
+/* mrc.c: the miss-ratio curve's sampler.  The data path's whole cost
+ * is the compare in shmc__mrc_hit: one relaxed load of a header line the
+ * read section has just loaded, and a branch that is not taken for 99 %
+ * of keys (and always, on a cache without a curve: threshold 0). */
+enum shmc__mrc_op { SHMC__MRC_GET, SHMC__MRC_SET, SHMC__MRC_DEL };
+void shmc__mrc_sample(struct shmc *c, uint64_t h, uint64_t size,
+                      enum shmc__mrc_op op) __attribute__((cold));
+static inline bool shmc__mrc_hit(struct shmc *c, uint64_t h)
+{
+	/* Relaxed: a stale threshold only sends a key the sampler then
+	 * drops (it re-reads it under its lock), or misses one sample. */
+	return SHMC__UNLIKELY(
+	    h < shmc__load(&c->map.hdr->mrc_thresh, __ATOMIC_RELAXED));
+}
+void shmc__mrc_init(struct shmc *c, uint32_t sample);
+void shmc__mrc_check(struct shmc *c,
+                     void (*report)(void *k, const char *problem), void *k);
 
 /* resize.c */
 void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t);
