@@ -371,11 +371,7 @@ static inline const struct shmc__item *lookup_hashed(struct shmc *c,
 	const struct shmc__item *it = shmc__lookup(c, t, h, key, klen);
 	if (it && (it->vword & SHMC__V_NEG))
 		it = NULL;
-	if (shmc__mrc_hit(c, h))
-		shmc__mrc_sample(c, h,
-		                 it ? shmc__item_size(it->klen, shmc__vlen(it))
-		                    : 0,
-		                 SHMC__MRC_GET);
+	shmc__mrc_get(c, h, it);
 	shmc__ctr_add(t, SHMC__C_GETS, 1);
 	shmc__ctr_add(t, it ? SHMC__C_HITS : SHMC__C_MISSES, 1);
 	return it;

@@ -477,6 +477,17 @@ static inline bool shmc__mrc_hit(struct shmc *c, uint64_t h)
 	return SHMC__UNLIKELY(
 	    h < shmc__load(&c->map.hdr->mrc_thresh, __ATOMIC_RELAXED));
 }
+/* A get of key hash h that found it (a data item, inside the read
+ * section) or not. */
+static inline void shmc__mrc_get(struct shmc *c, uint64_t h,
+                                 const struct shmc__item *it)
+{
+	if (shmc__mrc_hit(c, h))
+		shmc__mrc_sample(c, h,
+		                 it ? shmc__item_size(it->klen, shmc__vlen(it))
+		                    : 0,
+		                 SHMC__MRC_GET);
+}
 void shmc__mrc_init(struct shmc *c, uint32_t sample);
 void shmc__mrc_check(struct shmc *c,
                      void (*report)(void *k, const char *problem), void *k);

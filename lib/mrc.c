@@ -76,12 +76,22 @@
  * histogram, a set of counters each updated by one store, is kept) and
  * sampling goes on.  The cost is a few cold misses too many.
  *
+ * READING (SHARDS-adj)
+ * shmc_mrc reads the histogram without the lock.  The sample's estimate
+ * of the number of gets (its weights, with those of skipped samples) is
+ * compared with the true number, the slots' get counters since the
+ * reset: a hot key that happens to be sampled counts 1/R times its
+ * share, nearly all at tiny distances, and one that happens not to be
+ * counts nothing.  As in the paper (section 4.2), the difference is
+ * added to, or taken off, the smallest distances.  On Zipf traffic this
+ * is most of the accuracy (bench/README.md).
+ *
  * LIMITS
  * It predicts LRU, and this cache evicts with S3-FIFO: bench/README.md
  * measures how far apart they are.  TTLs are not modelled (an expired
- * key counts as a reuse).  Gets through shmc_get_or_load are not
- * sampled.  The curve covers all traffic since creation or the last
- * shmc_mrc_reset.
+ * key counts as a reuse).  Values stored by shmc_get_or_load's loaders
+ * are not stamped as sets (their gets are sampled).  The curve covers
+ * all traffic since creation or the last shmc_mrc_reset.
  *
  * Lock order: the region's lock is a leaf; nothing else is taken while
  * holding it, and it may be taken inside a read section (it never waits
@@ -351,8 +361,12 @@ void shmc__mrc_sample(struct shmc *c, uint64_t h, uint64_t size,
 		return; /* garbage: not even a trylock is safe (epoch.c) */
 	int rc = pthread_mutex_trylock(&r->lock);
 	if (rc == EBUSY) {
-		/* An atomic add that orders nothing: a counter for stats. */
+		/* Atomic adds that order nothing: counters for shmc_mrc. */
 		uatomic_inc(&r->skipped);
+		if (op == SHMC__MRC_GET) {
+			uint64_t thr = GET(&c->map.hdr->mrc_thresh);
+			uatomic_add(&r->skipped_w, weight(thr ? thr : 1));
+		}
 		return;
 	}
 	if (rc == EOWNERDEAD) {
@@ -411,6 +425,16 @@ out:
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* Gets of every process so far: the slots' counters, which never go
+ * back (a slot's next owner adds to them). */
+static uint64_t slot_gets(struct shmc *c)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < c->max_readers; i++)
+		n += GET(&shmc__slot_at(&c->map, i)->ctr[SHMC__C_GETS]);
+	return n;
+}
+
 static uint64_t first_thresh(uint32_t sample)
 {
 	return UINT64_MAX / (sample ? sample : 32);
@@ -441,6 +465,8 @@ int shmc_mrc_reset(shmc_t *c)
 		PUT(&v.r->hist[i], 0);
 	PUT(&v.r->cold, 0);
 	PUT(&v.r->skipped, 0);
+	PUT(&v.r->skipped_w, 0);
+	PUT(&v.r->gets_base, slot_gets(c));
 	v.r->magic = SHMC__MRC_MAGIC;
 	v.r->keys = v.K;
 	shmc__store(&c->map.hdr->mrc_thresh, first_thresh(v.r->sample0),
@@ -468,6 +494,30 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 	double hist[SHMC__MRC_HIST], total = (double)GET(&r->cold);
 	for (uint32_t i = 0; i < SHMC__MRC_HIST; i++)
 		total += hist[i] = (double)GET(&r->hist[i]);
+	double sampled = total;
+	/*
+	 * SHARDS-adj (the paper's section 4.2): the sample's estimate of the
+	 * gets (with the skipped ones) against the true count from the
+	 * slots' counters.  A hot key that happens to be sampled counts
+	 * 1/R times its share, all at tiny distances; so does one that
+	 * happens not to be, in the other direction.  The difference goes
+	 * to (or comes off) the smallest distances.
+	 */
+	uint64_t now = slot_gets(c), base = GET(&r->gets_base);
+	if (now >= base && total > 0) {
+		double d = (double)(now - base) * SHMC__MRC_UNIT -
+		           (total + (double)GET(&r->skipped_w));
+		if (d > 0) {
+			hist[0] += d;
+			total += d;
+		}
+		for (uint32_t i = 0; d < 0 && i + 1 < SHMC__MRC_HIST; i++) {
+			double take = -d < hist[i] ? -d : hist[i];
+			hist[i] -= take;
+			total -= take;
+			d += take;
+		}
+	}
 	uint64_t fixed = shmc__fixed_committed(c);
 	for (size_t p = 0; p < n; p++) {
 		uint64_t mem = pts[p].memory;
@@ -489,7 +539,7 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 		info->rate = (double)thr / TWO64;
 		info->keys = nkeys;
 		info->max_keys = c->mrc_keys;
-		info->gets = (uint64_t)(total / SHMC__MRC_UNIT);
+		info->gets = (uint64_t)(sampled / SHMC__MRC_UNIT);
 		info->cold = (uint64_t)((double)GET(&r->cold) / SHMC__MRC_UNIT);
 		info->skipped = GET(&r->skipped);
 		info->resets = GET(&r->resets);

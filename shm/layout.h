@@ -460,7 +460,9 @@ enum shmc__seg_state {
  *   96         8        skipped  samples dropped, the lock being busy
  *   104        8        resets   state rebuilt (a dead holder, a reset)
  *   112        4        sample0  create: the first rate is 1 in sample0
+ *   120        8        gets_base  the slots' get counters at the reset
  *   128        8 x 656  hist     weighted gets by reuse distance (bytes)
+ *   5376       8        skipped_w  weight of the skipped gets (atomic add)
  *   8192       16 x 2K  table    sampled keys: open addressing by hash
  *   +32K       8 x 2K   tree     Fenwick tree over time stamps: item size
  *   +48K       4 x 2K   own      time stamp -> table slot + 1, 0 = none
@@ -489,9 +491,12 @@ struct shmc__mrc {
 	uint64_t skipped;
 	uint64_t resets;
 	uint32_t sample0;   /* create: 1 in this many keys at first */
-	uint8_t pad1[12];
+	uint32_t pad1a;
+	uint64_t gets_base; /* the slots' get counters summed at the reset */
 	uint64_t hist[SHMC__MRC_HIST];
+	uint64_t skipped_w; /* weight of the gets among skipped samples */
 };
+
 _Static_assert(offsetof(struct shmc__mrc, hist) == 128, "mrc layout");
 _Static_assert(sizeof(struct shmc__mrc) <= SHMC__MRC_HDR, "mrc header");
 

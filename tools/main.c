@@ -35,6 +35,7 @@ static const struct tool_cmd cmds[] = {
     {"exporter", cmd_exporter, "serve Prometheus /metrics over HTTP"},
     {"resize", cmd_resize, "change the memory budget of a live cache"},
     {"load", cmd_load, "run worker processes against a cache (verifying)"},
+    {"mrc", cmd_mrc, "predicted hit ratio at other budgets"},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -192,5 +192,6 @@ int cmd_resize(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
+int cmd_mrc(int argc, char **argv);
 
 #endif
