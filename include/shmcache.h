@@ -624,9 +624,11 @@ SHMC_API int shmc_keys(shmc_t *c,
  * traffic since the cache was created or since shmc_mrc_reset().
  */
 struct shmc_mrc_point {
-	uint64_t memory;  /* in: a budget, bytes */
-	uint64_t bytes;   /* out: the item bytes that budget holds (memory
-	                   * less the cache's fixed part, 0 if below it) */
+	uint64_t memory;  /* in: a budget, bytes; or 0 to give bytes */
+	uint64_t bytes;   /* out: the item bytes that budget holds: memory
+	                   * less the cache's fixed part, whose index share
+	                   * is taken to grow with the budget (0 if below
+	                   * it).  In, when memory is 0. */
 	double hit_ratio; /* out: predicted get hit ratio, 0 to 1 */
 };
 
@@ -648,7 +650,8 @@ struct shmc_mrc_info {
 
 /*
  * Predicts the get hit ratio at each of n budgets: fills pts[i].bytes and
- * pts[i].hit_ratio for the pts[i].memory given.  info (may be NULL)
+ * pts[i].hit_ratio for the pts[i].memory given (or, when that is 0, the
+ * hit ratio for pts[i].bytes of items).  info (may be NULL)
  * receives how the curve was made; with info->gets 0 there is no data
  * yet and every hit_ratio is 0.  Reads the shared histogram without a
  * lock, so it never waits; a curve read while processes sample may be a
@@ -670,6 +673,17 @@ SHMC_API int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
  * garbage.
  */
 SHMC_API int shmc_mrc_reset(shmc_t *c);
+
+/*
+ * Stops (pause != 0) or restarts (0) sampling for every process: while
+ * paused, gets and sets pay the one compare and nothing else, and the
+ * curve stays as it was.  Restarting forgets the sampled keys (their
+ * next gets count as first-time ones) and leaves the gets made meanwhile
+ * out of the curve.  Pausing a paused cache, or restarting a running
+ * one, does nothing.  Waits up to a second for a thread inside the
+ * sampler.  Errors: those of shmc_mrc_reset().
+ */
+SHMC_API int shmc_mrc_pause(shmc_t *c, int pause);
 
 /*
  * Test hook: replace this handle's clock (unix seconds) used for TTLs.

@@ -467,11 +467,46 @@ int shmc_mrc_reset(shmc_t *c)
 	PUT(&v.r->skipped, 0);
 	PUT(&v.r->skipped_w, 0);
 	PUT(&v.r->gets_base, slot_gets(c));
+	PUT(&v.r->paused_thr, 0);
 	v.r->magic = SHMC__MRC_MAGIC;
 	v.r->keys = v.K;
 	shmc__store(&c->map.hdr->mrc_thresh, first_thresh(v.r->sample0),
 	            __ATOMIC_RELAXED);
 	shmc__unlock(&v.r->lock);
+	return 0;
+}
+
+int shmc_mrc_pause(shmc_t *c, int pause)
+{
+	if (!c)
+		return -EINVAL;
+	if (!c->mrc)
+		return -ENOTSUP;
+	struct view v = view_of(c);
+	struct shmc__mrc *r = v.r;
+	int rc = shmc__lock_timed(&r->lock, 1000ull * 1000 * 1000);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		restart(&v);
+	uint64_t *thr = &c->map.hdr->mrc_thresh;
+	uint64_t now = slot_gets(c), t = GET(thr);
+	if (pause && t) {
+		PUT(&r->pause_gets, now);
+		PUT(&r->paused_thr, t);
+		/* Relaxed, as every store of T: the data path stops sampling
+		 * when it sees 0; one that saw T a moment ago is the last. */
+		shmc__store(thr, 0, __ATOMIC_RELAXED);
+	} else if (!pause && GET(&r->paused_thr)) {
+		/* The sampled keys' stamps missed the pause: forget them.
+		 * The gets made meanwhile are not the curve's. */
+		restart(&v);
+		uint64_t missed = now - GET(&r->pause_gets);
+		PUT(&r->gets_base, GET(&r->gets_base) + missed);
+		shmc__store(thr, GET(&r->paused_thr), __ATOMIC_RELAXED);
+		PUT(&r->paused_thr, 0);
+	}
+	shmc__unlock(&r->lock);
 	return 0;
 }
 
@@ -484,6 +519,9 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 		return -ENOTSUP;
 	struct shmc__mrc *r = c->mrc;
 	uint64_t thr = GET(&c->map.hdr->mrc_thresh);
+	uint64_t paused = GET(&r->paused_thr);
+	if (!thr)
+		thr = paused;
 	uint32_t nkeys = GET(&r->nkeys);
 	if (GET(&r->magic) != SHMC__MRC_MAGIC ||
 	    GET(&r->keys) != c->mrc_keys || nkeys > c->mrc_keys || !thr)
@@ -503,7 +541,8 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 	 * happens not to be, in the other direction.  The difference goes
 	 * to (or comes off) the smallest distances.
 	 */
-	uint64_t now = slot_gets(c), base = GET(&r->gets_base);
+	uint64_t now = paused ? GET(&r->pause_gets) : slot_gets(c);
+	uint64_t base = GET(&r->gets_base);
 	if (now >= base && total > 0) {
 		double d = (double)(now - base) * SHMC__MRC_UNIT -
 		           (total + (double)GET(&r->skipped_w));
@@ -518,10 +557,21 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 			d += take;
 		}
 	}
-	uint64_t fixed = shmc__fixed_committed(c);
+	/* Budget -> item bytes: less the fixed part, whose index, ghost
+	 * table and directory (past index_off) are taken to scale with the
+	 * budget, as the index grows with the items; what lies before the
+	 * index (header, slots, this region) stays. */
+	struct shmc__hdr *hd = c->map.hdr;
+	uint64_t fixed = shmc__fixed_committed(c), lead = hd->index_off;
+	uint64_t cur = GET(&hd->memory);
+	double var = fixed > lead && cur ? (double)(fixed - lead) / (double)cur
+	                                 : 0;
 	for (size_t p = 0; p < n; p++) {
 		uint64_t mem = pts[p].memory;
-		pts[p].bytes = mem > fixed ? mem - fixed : 0;
+		if (mem) {
+			double b = (double)mem * (1 - var) - (double)lead;
+			pts[p].bytes = b > 0 ? (uint64_t)b : 0;
+		}
 		double C = (double)pts[p].bytes, hits = 0;
 		for (uint32_t i = 0; i + 1 < SHMC__MRC_HIST; i++) {
 			double lo, hi;
@@ -548,6 +598,10 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 	return 0;
 }
 
+/* check.c: how long shmc_check waits for a lock (the fuzz target
+ * shortens it); the sampler's lock is waited for at most 100 ms of it. */
+extern uint64_t shmc__check_lock_wait_ns;
+
 /* Up to this many problems of the region are reported one by one. */
 #define CHECK_MAX 8
 
@@ -570,11 +624,14 @@ void shmc__mrc_check(struct shmc *c,
 		report(k, buf);
 		return;
 	}
-	if (!GET(&c->map.hdr->mrc_thresh))
-		report(k, "mrc: sampling threshold is 0");
+	if (!GET(&c->map.hdr->mrc_thresh) && !GET(&r->paused_thr))
+		report(k, "mrc: sampling threshold is 0, not paused");
 	/* The deep walk under the lock, if it comes at once: check must
 	 * not wait on a sampler (or a garbage lock word). */
-	int rc = shmc__lock_timed(&r->lock, 100ull * 1000 * 1000);
+	uint64_t wait = shmc__check_lock_wait_ns < 100ull * 1000 * 1000
+	                    ? shmc__check_lock_wait_ns
+	                    : 100ull * 1000 * 1000;
+	int rc = shmc__lock_timed(&r->lock, wait);
 	if (rc == SHMC_ECORRUPT) {
 		report(k, "mrc: the sampler's lock is not a mutex");
 		return;
@@ -592,6 +649,8 @@ void shmc__mrc_check(struct shmc *c,
 		}                                                              \
 	} while (0)
 	uint64_t thr = GET(&c->map.hdr->mrc_thresh);
+	if (!thr)
+		thr = GET(&r->paused_thr);
 	if (r->nkeys > v.K || r->clock > v.N)
 		BAD("mrc: %u keys, clock %u beyond %u, %u", r->nkeys,
 		    r->clock, v.K, v.N);

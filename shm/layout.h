@@ -463,6 +463,8 @@ enum shmc__seg_state {
  *   120        8        gets_base  the slots' get counters at the reset
  *   128        8 x 656  hist     weighted gets by reuse distance (bytes)
  *   5376       8        skipped_w  weight of the skipped gets (atomic add)
+ *   5384       8        paused_thr the threshold while paused (shmc_mrc_pause)
+ *   5392       8        pause_gets the slots' get counters when paused
  *   8192       16 x 2K  table    sampled keys: open addressing by hash
  *   +32K       8 x 2K   tree     Fenwick tree over time stamps: item size
  *   +48K       4 x 2K   own      time stamp -> table slot + 1, 0 = none
@@ -495,6 +497,8 @@ struct shmc__mrc {
 	uint64_t gets_base; /* the slots' get counters summed at the reset */
 	uint64_t hist[SHMC__MRC_HIST];
 	uint64_t skipped_w; /* weight of the gets among skipped samples */
+	uint64_t paused_thr; /* the threshold while paused, 0 = running */
+	uint64_t pause_gets; /* the slots' get counters when paused */
 };
 
 _Static_assert(offsetof(struct shmc__mrc, hist) == 128, "mrc layout");
