@@ -133,6 +133,11 @@ enum shmc_numa {
  * while ago) at or above `ghost_pm` per mille of sets, which shows that
  * more memory would raise the hit ratio.  A scan of keys that never come
  * back produces no ghost hits and so never grows the cache.
+ * With mrc_gain_pm set, on a cache that keeps its miss-ratio curve
+ * (SHMC_CREATE_MRC) once the curve stands for 10,000 gets, the curve
+ * decides instead of the ghost hits: grow when it predicts that `step`
+ * more bytes raise the hit ratio by mrc_gain_pm per mille or more.
+ * Without a usable curve the ghost rule stays in force.
  * step == 0 turns autogrow off.
  */
 struct shmc_autogrow {
@@ -141,7 +146,7 @@ struct shmc_autogrow {
 	uint32_t util_pct;  /* default 85 */
 	uint32_t window_s;  /* default 10 */
 	uint32_t ghost_pm;  /* default 20 (2% of sets) */
-	uint32_t reserved;
+	uint32_t mrc_gain_pm; /* 0 = off; see below */
 };
 
 /* Options of shmc_create(); fill with shmc_create_opts_init() first. */

@@ -489,6 +489,11 @@ static inline void shmc__mrc_get(struct shmc *c, uint64_t h,
 		                 SHMC__MRC_GET);
 }
 void shmc__mrc_init(struct shmc *c, uint32_t sample);
+/* What growing the budget from `from` to `to` bytes adds to the hit
+ * ratio by the curve, in per mille (*pm); false when there is no curve
+ * or it stands for fewer than 10,000 gets. */
+bool shmc__mrc_gain(struct shmc *c, uint64_t from, uint64_t to,
+                    uint32_t *pm);
 void shmc__mrc_check(struct shmc *c,
                      void (*report)(void *k, const char *problem), void *k);
 

@@ -598,6 +598,18 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 	return 0;
 }
 
+bool shmc__mrc_gain(struct shmc *c, uint64_t from, uint64_t to,
+                    uint32_t *pm)
+{
+	struct shmc_mrc_point p[2] = {{from, 0, 0}, {to, 0, 0}};
+	struct shmc_mrc_info info;
+	if (!c->mrc || shmc_mrc(c, p, 2, &info) != 0 || info.gets < 10000)
+		return false;
+	double d = (p[1].hit_ratio - p[0].hit_ratio) * 1000;
+	*pm = d > 0 ? (uint32_t)d : 0;
+	return true;
+}
+
 /* check.c: how long shmc_check waits for a lock (the fuzz target
  * shortens it); the sampler's lock is waited for at most 100 ms of it. */
 extern uint64_t shmc__check_lock_wait_ns;

@@ -101,8 +101,9 @@
  *   616     8  max_memory        the largest budget (create)
  *   624    12  park head/tail/n  unowned OPEN segments (log.c); log_lock
  *   636     4  ghost_clock       ghost insertions so far; log_lock to add
- *   640    56  ag_*              autogrow policy and pressure window;
- *                                policy under resize_lock, window atomic
+ *   640    60  ag_*              autogrow policy and pressure window;
+ *                                policy under resize_lock, window atomic;
+ *                                ag_mrc_pm (696): the curve's rule
  *   704   512  hist[16]          ring of the last resizes; resize_lock
  *
  * Lock order: resize_lock -> index_lock -> log_lock -> a bucket lock
@@ -236,7 +237,8 @@ struct shmc__hdr {
 	uint32_t ag_checked;   /* unix s of the last check (atomic) */
 	uint64_t ag_since;     /* unix s pressure began, 0 = none (atomic) */
 	uint64_t ag_last_sets, ag_last_ghosts; /* counters at ag_since */
-	uint8_t pad7[8];
+	uint32_t ag_mrc_pm;    /* grow by the curve: gain per mille, 0 = off */
+	uint8_t pad7[4];
 
 	/* 704: the last SHMC__HIST resizes, a ring (resize_lock) */
 	struct shmc__hist {

@@ -193,6 +193,11 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 		        s->ag.ghost_pm, s->ag.window_s);
 	else
 		fprintf(f, "autogrow       off\n");
+	if (s->ag.step && s->ag.mrc_gain_pm)
+		fprintf(f, "               (the miss-ratio curve, where it can "
+		           "tell, instead of ghost hits: a step must add %.1f "
+		           "points)\n",
+		        s->ag.mrc_gain_pm / 10.0);
 	if (!s->nhist) {
 		fprintf(f, "resizes        none recorded\n");
 		return;
@@ -273,6 +278,8 @@ void tool_snap_json(struct jw *w, const struct tool_snap *s)
 	jw_u64(w, s->ag.window_s);
 	jw_key(w, "ghost_pm");
 	jw_u64(w, s->ag.ghost_pm);
+	jw_key(w, "mrc_gain_pm");
+	jw_u64(w, s->ag.mrc_gain_pm);
 	jw_obj_end(w);
 	jw_key(w, "resizes");
 	jw_arr(w);
