@@ -200,7 +200,8 @@ int cmd_mrc_check(int argc, char **argv)
 
 /*
  * `shmcache-bench mrc-cost [--keys N] [--rounds R] [--batch B]
- * [--alpha A | --uniform]`: what keeping the curve costs a get, measured
+ * [--alpha A | --uniform] [--mrc-sample N]`: what keeping the curve
+ * costs a get, measured
  * so that a shared, noisy machine still shows a few per cent.  One cache
  * created with SHMC_CREATE_MRC (default sample size), filled with N keys
  * (16-byte keys, 64-byte values); then R rounds, each timing B gets of
@@ -239,6 +240,7 @@ static shmc_t *cost_cache(const char *name, uint64_t keys, bool mrc)
 	shmc_create_opts_init(&o);
 	o.memory = keys * 160 + (64u << 20);
 	o.flags = mrc ? SHMC_CREATE_MRC : 0;
+	o.mrc_sample = mrc_sample;
 	shmc_destroy(name);
 	shmc_t *c;
 	int rc = shmc_create(name, &o, &c);
@@ -274,6 +276,7 @@ int cmd_mrc_cost(int argc, char **argv)
 	    {"batch", required_argument, 0, 'b'},
 	    {"alpha", required_argument, 0, 'a'},
 	    {"uniform", no_argument, 0, 'u'},
+	    {"mrc-sample", required_argument, 0, 's'},
 	    {0, 0, 0, 0},
 	};
 	uint64_t keys = 1000000, rounds = 200, batch = 100000;
@@ -295,8 +298,10 @@ int cmd_mrc_cost(int argc, char **argv)
 			uniform = true;
 			continue;
 		}
+		if (opt == 's' && (mrc_sample = (uint32_t)atoi(optarg)) > 0)
+			continue;
 		die("usage: mrc-cost [--keys N] [--rounds R] [--batch B] "
-		    "[--alpha A | --uniform]");
+		    "[--alpha A | --uniform] [--mrc-sample N]");
 	}
 	shmc_t *curve = cost_cache("mrc-cost", keys, true);
 	char(*ks)[32] = malloc(batch * sizeof(*ks));

@@ -872,7 +872,7 @@ static void usage(void)
 	        "       shmcache-bench mrc-check TRACE... [--memory SIZE]"
 	        " [--mrc-keys N] [--mrc-sample N] [--json FILE]\n"
 	        "       shmcache-bench mrc-cost [--keys N] [--rounds R]"
-	        " [--batch B] [--alpha A | --uniform]\n"
+	        " [--batch B] [--alpha A | --uniform] [--mrc-sample N]\n"
 	        "       shmcache-bench flash-sale|scan [options]\n"
 	        "       shmcache-bench stampede [--procs N] [--chart PNG]\n"
 	        "       shmcache-bench resize-live [--procs 2] [--memory 256M]"

@@ -470,6 +470,8 @@ int shmc_mrc_reset(shmc_t *c)
 	PUT(&v.r->paused_thr, 0);
 	v.r->magic = SHMC__MRC_MAGIC;
 	v.r->keys = v.K;
+	/* Relaxed, as every store of T: it orders nothing; a data path
+	 * that still sees the old T is sorted out under the lock. */
 	shmc__store(&c->map.hdr->mrc_thresh, first_thresh(v.r->sample0),
 	            __ATOMIC_RELAXED);
 	shmc__unlock(&v.r->lock);
