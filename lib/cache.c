@@ -222,6 +222,7 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 	if (rc)
 		return rc;
 	g.default_ttl = opts->default_ttl;
+	g.mrc_sample = opts->mrc_sample;
 	struct shmc__map m = {.fd = -1};
 	rc = shmc__seg_create(name, &g, opts->mode, opts->gid, opts->numa,
 	                      opts->numa_node, &m);
@@ -234,9 +235,6 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 		shmc_destroy(name);
 		return rc;
 	}
-	/* The curve's first sampling rate, before anyone samples. */
-	if (mrc_keys)
-		shmc__mrc_init(*out, opts->mrc_sample ? opts->mrc_sample : 32);
 	/* Stock the index's overflow pool, then give the slot this took
 	 * back: creating a cache is not attaching to it. */
 	int trc = 0;

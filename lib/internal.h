@@ -488,7 +488,6 @@ static inline void shmc__mrc_get(struct shmc *c, uint64_t h,
 		                    : 0,
 		                 SHMC__MRC_GET);
 }
-void shmc__mrc_init(struct shmc *c, uint32_t sample);
 /* What growing the budget from `from` to `to` bytes adds to the hit
  * ratio by the curve, in per mille (*pm); false when there is no curve
  * or it stands for fewer than 10,000 gets. */

@@ -435,21 +435,6 @@ static uint64_t slot_gets(struct shmc *c)
 	return n;
 }
 
-static uint64_t first_thresh(uint32_t sample)
-{
-	return UINT64_MAX / (sample ? sample : 32);
-}
-
-void shmc__mrc_init(struct shmc *c, uint32_t sample)
-{
-	if (!c->mrc)
-		return;
-	c->mrc->sample0 = sample;
-	/* Relaxed: the file is not visible to anyone else yet. */
-	shmc__store(&c->map.hdr->mrc_thresh, first_thresh(sample),
-	            __ATOMIC_RELAXED);
-}
-
 int shmc_mrc_reset(shmc_t *c)
 {
 	if (!c)
@@ -472,8 +457,8 @@ int shmc_mrc_reset(shmc_t *c)
 	v.r->keys = v.K;
 	/* Relaxed, as every store of T: it orders nothing; a data path
 	 * that still sees the old T is sorted out under the lock. */
-	shmc__store(&c->map.hdr->mrc_thresh, first_thresh(v.r->sample0),
-	            __ATOMIC_RELAXED);
+	shmc__store(&c->map.hdr->mrc_thresh,
+	            shmc__mrc_first_thresh(v.r->sample0), __ATOMIC_RELAXED);
 	shmc__unlock(&v.r->lock);
 	return 0;
 }

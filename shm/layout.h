@@ -513,6 +513,12 @@ struct shmc__mrc_key {
 	uint32_t size;
 };
 
+/* The first threshold: one key in `sample` (0: the default, 32). */
+static inline uint64_t shmc__mrc_first_thresh(uint32_t sample)
+{
+	return UINT64_MAX / (sample ? sample : 32u);
+}
+
 /* Where the region starts: after the slots, page aligned. */
 static inline uint64_t shmc__mrc_off(uint64_t slots_off, uint32_t max_readers)
 {

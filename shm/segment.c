@@ -495,13 +495,14 @@ int shmc__seg_create(const char *name, const struct shmc__geom *g,
 	for (uint32_t i = 0; !rc && i < g->max_readers; i++)
 		rc = shmc__mutex_init(&shmc__slot_at(m, i)->mutex);
 	if (!rc && g->mrc_keys) {
-		/* The miss-ratio curve's sampler (lib/mrc.c): its lock and
-		 * identity; the rate is set by the library before anyone
-		 * can see the file. */
+		/* The miss-ratio curve's sampler (lib/mrc.c): its lock,
+		 * identity and first rate, before anyone can see the file. */
 		struct shmc__mrc *r = (struct shmc__mrc *)(m->base + g->mrc_off);
 		rc = shmc__mutex_init(&r->lock);
 		r->magic = SHMC__MRC_MAGIC;
 		r->keys = g->mrc_keys;
+		r->sample0 = g->mrc_sample;
+		m->hdr->mrc_thresh = shmc__mrc_first_thresh(g->mrc_sample);
 	}
 	if (rc)
 		goto fail_map;

@@ -72,6 +72,7 @@ struct shmc__geom {
 	uint64_t fixed_committed; /* header+slots+index+ghost in use */
 	uint32_t flags;           /* SHMC__F_* */
 	uint32_t mrc_keys;        /* miss-ratio curve keys, 0 = none */
+	uint32_t mrc_sample;      /* its first rate: 1 key in this many */
 	uint64_t mrc_off;         /* its region (before the index) */
 };
 
