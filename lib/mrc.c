@@ -86,6 +86,13 @@
  * added to, or taken off, the smallest distances.  On Zipf traffic this
  * is most of the accuracy (bench/README.md).
  *
+ * PAUSE AND RESET
+ * shmc_mrc_pause stores T = 0 (the data path then never samples) and
+ * keeps T and the slots' get count in the region; resuming restores T,
+ * forgets the sampled keys (their stamps missed the pause) and moves the
+ * get count's base past the paused gets.  shmc_mrc_reset clears
+ * everything and goes back to the first rate, sample0.
+ *
  * LIMITS
  * It predicts LRU, and this cache evicts with S3-FIFO: bench/README.md
  * measures how far apart they are.  TTLs are not modelled (an expired
@@ -363,10 +370,10 @@ void shmc__mrc_sample(struct shmc *c, uint64_t h, uint64_t size,
 	if (rc == EBUSY) {
 		/* Atomic adds that order nothing: counters for shmc_mrc. */
 		uatomic_inc(&r->skipped);
-		if (op == SHMC__MRC_GET) {
-			uint64_t thr = GET(&c->map.hdr->mrc_thresh);
-			uatomic_add(&r->skipped_w, weight(thr ? thr : 1));
-		}
+		/* (T is 0 when a pause holds the lock: then no weight.) */
+		uint64_t thr = GET(&c->map.hdr->mrc_thresh);
+		if (op == SHMC__MRC_GET && thr)
+			uatomic_add(&r->skipped_w, weight(thr));
 		return;
 	}
 	if (rc == EOWNERDEAD) {
