@@ -48,6 +48,10 @@
  *                      keep their mapping until they close
  *   resize             everything; a second resize waits for the first, or
  *                      fails with SHMC_EBUSY under SHMC_RESIZE_TRY
+ *   mrc                everything; never waits (reads without a lock)
+ *   mrc_reset / pause  everything; waits up to 1 s for a thread inside
+ *                      the sampler (gets and sets of sampled keys skip
+ *                      their sample meanwhile)
  *
  * CAVEATS
  *
@@ -479,7 +483,8 @@ struct shmc_info {
 	uint64_t created;        /* unix seconds */
 	uint64_t min_memory;     /* smallest budget shmc_resize accepts now */
 	uint64_t max_memory;     /* the reservation: largest budget possible */
-	uint32_t flags;          /* SHMC_CREATE_* it was created with */
+	uint32_t flags;          /* SHMC_CREATE_* it was created with
+	                          * (HUGE, MRC) */
 	uint32_t pad_;
 	uint64_t huge_bytes;     /* bytes of the mapping this process maps
 	                          * with 2 MiB pages now (/proc/self/smaps;

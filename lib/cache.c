@@ -909,6 +909,8 @@ int shmc_info(shmc_t *c, struct shmc_info *info)
 	info->created = h->created;
 	info->min_memory = shmc__min_memory(c);
 	info->max_memory = h->max_memory;
+	if (c->mrc)
+		info->flags |= SHMC_CREATE_MRC;
 	if (h->flags & SHMC__F_HUGE) {
 		info->flags |= SHMC_CREATE_HUGE;
 		info->huge_bytes = shmc__seg_huge_bytes(&c->map);

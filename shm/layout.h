@@ -108,6 +108,9 @@
  *
  * Lock order: resize_lock -> index_lock -> log_lock -> a bucket lock
  * (-> its buddy).  Readers never take log_lock: they read the index and the items only.
+ * The miss-ratio curve's lock (its region) is a leaf: taken with a
+ * trylock by gets (inside their read section) and by sets and deletes
+ * (after their bucket lock is released); nothing is taken under it.
  *
  * INVARIANTS
  *   - Every offset and length read from the segment is bounds-checked

@@ -425,6 +425,9 @@ static void test_off_and_switch(void **state)
 	assert_int_equal(shmc_mrc(x, NULL, 0, &info), 0);
 	assert_int_equal(info.max_keys, 8192);
 	assert_true(info.rate > 0.031 && info.rate < 0.032);
+	struct shmc_info in;
+	assert_int_equal(shmc_info(x, &in), 0);
+	assert_true(in.flags & SHMC_CREATE_MRC);
 	assert_int_equal(info.gets, 0);
 	shmc_close(x);
 	/* Opened by another handle: the same curve. */
