@@ -286,6 +286,8 @@ int cmd_replay(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_tracegen(int argc, char **argv);
 int cmd_che(int argc, char **argv);
+int cmd_mrc_check(int argc, char **argv);
+int cmd_mrc_cost(int argc, char **argv);
 int cmd_scenario(const char *which, int argc, char **argv);
 int cmd_stampede(int argc, char **argv);
 int cmd_redis_l1(int argc, char **argv);

@@ -870,6 +870,10 @@ static void usage(void)
 	        "       shmcache-bench tracegen zipf|surge|scan [--objects N]"
 	        " [--requests N] [--alpha A] [--seed S] -o FILE\n"
 	        "       shmcache-bench che --objects N --alpha A --cache C\n"
+	        "       shmcache-bench mrc-check TRACE... [--memory SIZE]"
+	        " [--mrc-keys N] [--mrc-sample N] [--json FILE]\n"
+	        "       shmcache-bench mrc-cost [--keys N] [--rounds R]"
+	        " [--batch B] [--alpha A | --uniform] [--mrc-sample N]\n"
 	        "       shmcache-bench flash-sale|scan [options]\n"
 	        "       shmcache-bench stampede [--procs N] [--chart PNG]\n"
 	        "       shmcache-bench resize-live [--procs 2] [--memory 256M]"
@@ -900,6 +904,10 @@ int main(int argc, char **argv)
 		return cmd_tracegen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "che") == 0)
 		return cmd_che(argc - 1, argv + 1);
+	if (strcmp(argv[1], "mrc-check") == 0)
+		return cmd_mrc_check(argc - 1, argv + 1);
+	if (strcmp(argv[1], "mrc-cost") == 0)
+		return cmd_mrc_cost(argc - 1, argv + 1);
 	if (strcmp(argv[1], "flash-sale") == 0 || strcmp(argv[1], "scan") == 0)
 		return cmd_scenario(argv[1], argc - 1, argv + 1);
 	if (strcmp(argv[1], "selftest") == 0)

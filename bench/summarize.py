@@ -7,8 +7,9 @@ repetition, which ran minutes apart at most) and then the median of those
 ratios is reported with their range, so slow drifts of a shared machine
 cancel out.  The flat in-process table (bench/flat.c) is the reference;
 "pointer table" is bench/inproc.c.  Runs of shmcache-bench-static
-("link": "static") and on a huge-page cache ("huge": 1) are told apart by
-those fields of their results: shmcache-static, shmcache-huge.
+("link": "static"), on a huge-page cache ("huge": 1) and on a cache that
+keeps its miss-ratio curve ("mrc": 1) are told apart by those fields of
+their results: shmcache-static, shmcache-huge, shmcache-mrc.
 """
 import json
 import os
@@ -16,7 +17,8 @@ import statistics
 import sys
 
 out = sys.argv[1]
-SYS_ORDER = ["flat", "shmcache", "shmcache-static", "shmcache-huge",
+SYS_ORDER = ["flat", "shmcache", "shmcache-mrc", "shmcache-static",
+             "shmcache-huge",
              "shmcache-static-huge", "shmcache-ref", "shmcache-mget",
              "inproc", "memcached", "redis", "redis-pipe"]
 BASE = "flat"
@@ -25,6 +27,7 @@ LABEL = {"flat": "flat table (reference)",
          "shmcache": "shmcache (.so)",
          "shmcache-static": "shmcache (static)",
          "shmcache-huge": "shmcache (huge)",
+         "shmcache-mrc": "shmcache (miss-ratio curve)",
          "shmcache-static-huge": "shmcache (static, huge)",
          "shmcache-ref": "shmcache-ref (zero-copy)",
          "shmcache-mget": "shmcache-mget (16 a batch)"}
@@ -38,6 +41,8 @@ def variant(r):
             s += "-static"
         if r.get("huge"):
             s += "-huge"
+        if r.get("mrc"):
+            s += "-mrc"
     return s
 
 
@@ -132,7 +137,8 @@ def wl_name(w):
 
 # The ratio table: one row per workload, the flat table's median and
 # every other system's median same-repetition ratio to it (min-max).
-RATIO_COLS = [s for s in ["shmcache", "shmcache-static", "shmcache-huge",
+RATIO_COLS = [s for s in ["shmcache", "shmcache-mrc", "shmcache-static",
+                          "shmcache-huge",
                           "shmcache-static-huge", "shmcache-ref",
                           "shmcache-mget", "inproc"] if s in systems]
 rt = ["| kv | workload | procs | flat M ops/s (min-max) | " +

@@ -186,6 +186,11 @@ int sys_prepare(const struct cfg *cfg)
 		const char *huge = getenv("SHMCACHE_BENCH_HUGE");
 		if (huge && strcmp(huge, "1") == 0)
 			o.flags |= SHMC_CREATE_HUGE;
+		/* SHMCACHE_BENCH_MRC=1: a cache that keeps its miss-ratio
+		 * curve (the cost of sampling, bench/README.md). */
+		const char *mrc = getenv("SHMCACHE_BENCH_MRC");
+		if (mrc && strcmp(mrc, "1") == 0)
+			o.flags |= SHMC_CREATE_MRC;
 		shmc_t *c;
 		rc = shmc_create(cfg->cache_name, &o, &c);
 		if (rc) {
@@ -686,7 +691,7 @@ void sys_finish(const struct cfg *cfg, char *js, size_t jslen, bool destroy)
 		         ",\"shmc_memory\":%llu,\"shmc_items\":%llu,"
 		         "\"shmc_evictions\":%llu,\"shmc_index_drops\":%llu,"
 		         "\"shmc_segments_evicted\":%llu,\"link\":\"%s\","
-		         "\"huge\":%d,\"shmem_huge_kb\":%llu",
+		         "\"huge\":%d,\"shmem_huge_kb\":%llu,\"mrc\":%d",
 		         (unsigned long long)st.memory,
 		         (unsigned long long)st.items,
 		         (unsigned long long)st.evictions,
@@ -694,7 +699,8 @@ void sys_finish(const struct cfg *cfg, char *js, size_t jslen, bool destroy)
 		         (unsigned long long)st.segments_evicted,
 		         BENCH_LINK,
 		         (in.flags & SHMC_CREATE_HUGE) ? 1 : 0,
-		         (unsigned long long)shmem_huge_kb());
+		         (unsigned long long)shmem_huge_kb(),
+		         shmc_mrc(c, NULL, 0, NULL) == 0 ? 1 : 0);
 		shmc_close(c);
 	}
 	if (destroy)

@@ -48,6 +48,10 @@
  *                      keep their mapping until they close
  *   resize             everything; a second resize waits for the first, or
  *                      fails with SHMC_EBUSY under SHMC_RESIZE_TRY
+ *   mrc                everything; never waits (reads without a lock)
+ *   mrc_reset / pause  everything; waits up to 1 s for a thread inside
+ *                      the sampler (gets and sets of sampled keys skip
+ *                      their sample meanwhile)
  *
  * CAVEATS
  *
@@ -133,6 +137,11 @@ enum shmc_numa {
  * while ago) at or above `ghost_pm` per mille of sets, which shows that
  * more memory would raise the hit ratio.  A scan of keys that never come
  * back produces no ghost hits and so never grows the cache.
+ * With mrc_gain_pm set, on a cache that keeps its miss-ratio curve
+ * (SHMC_CREATE_MRC) once the curve stands for 10,000 gets, the curve
+ * decides instead of the ghost hits: grow when it predicts that `step`
+ * more bytes raise the hit ratio by mrc_gain_pm per mille or more.
+ * Without a usable curve the ghost rule stays in force.
  * step == 0 turns autogrow off.
  */
 struct shmc_autogrow {
@@ -141,7 +150,7 @@ struct shmc_autogrow {
 	uint32_t util_pct;  /* default 85 */
 	uint32_t window_s;  /* default 10 */
 	uint32_t ghost_pm;  /* default 20 (2% of sets) */
-	uint32_t reserved;
+	uint32_t mrc_gain_pm; /* 0 = off; see below */
 };
 
 /* Options of shmc_create(); fill with shmc_create_opts_init() first. */
@@ -155,6 +164,14 @@ struct shmc_autogrow {
  * (the fixed parts take about 10 MiB: for caches of 256 MiB and up).
  */
 #define SHMC_CREATE_HUGE 0x1u
+/*
+ * SHMC_CREATE_MRC: keep the cache's miss-ratio curve (shmc_mrc()) from
+ * its live traffic: a spatially sampled fraction of the keys (SHARDS)
+ * is followed by every get, set and delete of every process.  Costs one
+ * compare on each get and set of an unsampled key; takes
+ * shmc_create_opts.mrc_keys x 56 bytes + 8 KiB of the budget.
+ */
+#define SHMC_CREATE_MRC 0x2u
 
 struct shmc_create_opts {
 	uint64_t memory;        /* budget in bytes: everything committed
@@ -178,7 +195,14 @@ struct shmc_create_opts {
 	                         * visible; 0 = the creator's (to give a cache
 	                         * to group 0, chown it afterwards) */
 	uint32_t flags;         /* SHMC_CREATE_* */
-	uint64_t reserved[3];   /* zero */
+	uint32_t mrc_keys;      /* SHMC_CREATE_MRC: the most sampled keys it
+	                         * tracks, a power of two in [64, 2^20];
+	                         * 0 = 8192 */
+	uint32_t mrc_sample;    /* SHMC_CREATE_MRC: sample one key in this
+	                         * many at first (1 = every key); the rate
+	                         * falls by itself to keep mrc_keys keys;
+	                         * 0 = 32 */
+	uint64_t reserved[2];   /* zero */
 };
 
 /* Sets every option to its default; memory becomes 64 MiB. */
@@ -193,7 +217,8 @@ SHMC_API void shmc_create_opts_init(struct shmc_create_opts *opts);
  * Errors: SHMC_ENAME bad name; -EEXIST the cache exists; -EINVAL out NULL,
  * or an option out of range (segment size, max_readers, index size,
  * default_ttl above SHMC_TTL_MAX, mode bits beyond 07777, numa or
- * numa_node, the autogrow policy, flags other than SHMC_CREATE_HUGE);
+ * numa_node, the autogrow policy, flags other than SHMC_CREATE_HUGE and
+ * SHMC_CREATE_MRC, mrc_keys not a power of two in [64, 2^20]);
  * -ENOTSUP SHMC_CREATE_HUGE and SHMCACHE_DIR is not a tmpfs mounted with
  * huge=within_size or huge=always; SHMC_EBUDGET memory too small for the
  * fixed parts plus a few segments, above max_memory, or max_memory above
@@ -481,7 +506,8 @@ struct shmc_info {
 	uint64_t created;        /* unix seconds */
 	uint64_t min_memory;     /* smallest budget shmc_resize accepts now */
 	uint64_t max_memory;     /* the reservation: largest budget possible */
-	uint32_t flags;          /* SHMC_CREATE_* it was created with */
+	uint32_t flags;          /* SHMC_CREATE_* it was created with
+	                          * (HUGE, MRC) */
 	uint32_t pad_;
 	uint64_t huge_bytes;     /* bytes of the mapping this process maps
 	                          * with 2 MiB pages now (/proc/self/smaps;
@@ -616,6 +642,81 @@ SHMC_API int shmc_keys(shmc_t *c,
                        int (*fn)(const void *key, size_t klen, size_t vlen,
                                  void *arg),
                        void *arg);
+
+/*
+ * MISS-RATIO CURVE: how the get hit ratio would change with the budget.
+ *
+ * A cache created with SHMC_CREATE_MRC follows a sample of its keys
+ * (those whose hash falls under a threshold: SHARDS, Waldspurger et al.,
+ * FAST '15) through every get, set and delete of every process, and
+ * keeps a histogram of the reuse distances of the gets in bytes: the
+ * bytes of other items touched between two touches of a key.  An LRU
+ * cache holding that many bytes of items would have hit.  The curve
+ * therefore predicts an LRU cache; this cache's S3-FIFO usually does as
+ * well or better (bench/README.md measures by how much).  It covers the
+ * traffic since the cache was created or since shmc_mrc_reset().
+ */
+struct shmc_mrc_point {
+	uint64_t memory;  /* in: a budget, bytes; or 0 to give bytes */
+	uint64_t bytes;   /* out: the item bytes that budget holds: memory
+	                   * less the cache's fixed part, whose index share
+	                   * is taken to grow with the budget (0 if below
+	                   * it).  In, when memory is 0. */
+	double hit_ratio; /* out: predicted get hit ratio, 0 to 1 */
+};
+
+struct shmc_mrc_info {
+	double rate;          /* fraction of keys sampled now, 0 to 1 */
+	uint64_t keys;        /* sampled keys followed now */
+	uint64_t max_keys;    /* the most it follows (mrc_keys) */
+	uint64_t gets;        /* gets the curve stands for (estimated from
+	                       * the sample; all keys) */
+	uint64_t cold;        /* of which of keys not seen before: misses at
+	                       * any size */
+	uint64_t skipped;     /* samples dropped because another thread held
+	                       * the sampler */
+	uint64_t resets;      /* times the sampler started again (reset, or
+	                       * a process died inside it) */
+	uint64_t fixed_bytes; /* budget bytes outside the data segments */
+	uint64_t reserved[4];
+};
+
+/*
+ * Predicts the get hit ratio at each of n budgets: fills pts[i].bytes and
+ * pts[i].hit_ratio for the pts[i].memory given (or, when that is 0, the
+ * hit ratio for pts[i].bytes of items).  info (may be NULL)
+ * receives how the curve was made; with info->gets 0 there is no data
+ * yet and every hit_ratio is 0.  Reads the shared histogram without a
+ * lock, so it never waits; a curve read while processes sample may be a
+ * few samples behind.  Returns 0.
+ * Errors: -EINVAL c NULL, or pts NULL with n > 0; -ENOTSUP the cache was
+ * created without SHMC_CREATE_MRC; SHMC_ECORRUPT the curve's region in
+ * the segment is corrupt (shmc_check() says what; shmc_mrc_reset()
+ * starts it again).
+ */
+SHMC_API int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
+                      struct shmc_mrc_info *info);
+
+/*
+ * Forgets the curve and the sampled keys and starts again at the
+ * sampling rate the cache was created with, e.g. after the traffic
+ * changed.  Waits up to a second for a thread inside the sampler.
+ * Errors: -EINVAL c NULL; -ENOTSUP no curve (see shmc_mrc);
+ * -ETIMEDOUT the sampler stayed busy; SHMC_ECORRUPT its lock is
+ * garbage.
+ */
+SHMC_API int shmc_mrc_reset(shmc_t *c);
+
+/*
+ * Stops (pause != 0) or restarts (0) sampling for every process: while
+ * paused, gets and sets pay the one compare and nothing else, and the
+ * curve stays as it was.  Restarting forgets the sampled keys (their
+ * next gets count as first-time ones) and leaves the gets made meanwhile
+ * out of the curve.  Pausing a paused cache, or restarting a running
+ * one, does nothing.  Waits up to a second for a thread inside the
+ * sampler.  Errors: those of shmc_mrc_reset().
+ */
+SHMC_API int shmc_mrc_pause(shmc_t *c, int pause);
 
 /*
  * Test hook: replace this handle's clock (unix seconds) used for TTLs.

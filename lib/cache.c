@@ -158,6 +158,12 @@ static int handle_new(struct shmc__map *m, shmc_t **out)
 	c->nseg_max = h->nseg_max;
 	c->data_size = (uint64_t)h->nseg_max << c->seg_shift;
 	c->max_readers = m->max_readers;
+	if (h->mrc_keys) {
+		c->mrc = (struct shmc__mrc *)(m->base +
+		                              shmc__mrc_off(m->slots_off,
+		                                            m->max_readers));
+		c->mrc_keys = h->mrc_keys;
+	}
 	c->clock = real_clock;
 	CDS_INIT_LIST_HEAD(&c->thrs);
 	int rc = shmc__mb_attach(m, &c->mb_fast);
@@ -202,17 +208,21 @@ int shmc_create(const char *name, const struct shmc_create_opts *opts,
 		return rc;
 	if (opts->default_ttl > SHMC__TTL_MAX || (opts->mode & ~07777u) ||
 	    opts->numa < SHMC_NUMA_DEFAULT || opts->numa > SHMC_NUMA_LOCAL ||
-	    (opts->flags & ~SHMC_CREATE_HUGE))
+	    (opts->flags & ~(SHMC_CREATE_HUGE | SHMC_CREATE_MRC)))
 		return -EINVAL;
+	uint32_t mrc_keys = 0;
+	if (opts->flags & SHMC_CREATE_MRC)
+		mrc_keys = opts->mrc_keys ? opts->mrc_keys : 8192;
 	pthread_once(&lib_once, lib_init);
 	struct shmc__geom g;
 	rc = shmc__geometry(opts->memory, opts->max_memory, opts->segment_size,
 	                    opts->max_readers, opts->index_buckets,
 	                    (opts->flags & SHMC_CREATE_HUGE) ? SHMC__F_HUGE : 0,
-	                    &g);
+	                    mrc_keys, &g);
 	if (rc)
 		return rc;
 	g.default_ttl = opts->default_ttl;
+	g.mrc_sample = opts->mrc_sample;
 	struct shmc__map m = {.fd = -1};
 	rc = shmc__seg_create(name, &g, opts->mode, opts->gid, opts->numa,
 	                      opts->numa_node, &m);
@@ -359,6 +369,7 @@ static inline const struct shmc__item *lookup_hashed(struct shmc *c,
 	const struct shmc__item *it = shmc__lookup(c, t, h, key, klen);
 	if (it && (it->vword & SHMC__V_NEG))
 		it = NULL;
+	shmc__mrc_get(c, h, it);
 	shmc__ctr_add(t, it ? SHMC__C_HITS : SHMC__C_MISSES, 1);
 	return it;
 }
@@ -749,6 +760,9 @@ static int put(shmc_t *c, const void *key, size_t klen, const void *value,
 	shmc__ctr_add(t, SHMC__C_SET_BYTES, klen + vlen);
 	if (grew)
 		items_delta(c, t, 1);
+	if (shmc__mrc_hit(c, h))
+		shmc__mrc_sample(c, h, shmc__item_size(klen, vlen),
+		                 SHMC__MRC_SET);
 	return 0;
 }
 
@@ -808,7 +822,11 @@ int shmc_del(shmc_t *c, const void *key, size_t klen)
 	struct shmc__thr *t = shmc__thr_get(c, &rc);
 	if (!t)
 		return rc;
-	return shmc__del_key(c, t, shmc__hash(key, klen), key, klen);
+	uint64_t h = shmc__hash(key, klen);
+	rc = shmc__del_key(c, t, h, key, klen);
+	if (rc == 0 && shmc__mrc_hit(c, h))
+		shmc__mrc_sample(c, h, 0, SHMC__MRC_DEL);
+	return rc;
 }
 
 int shmc_set_clock(shmc_t *c, uint64_t (*now)(void *arg), void *arg)
@@ -919,6 +937,8 @@ int shmc_info(shmc_t *c, struct shmc_info *info)
 	info->created = h->created;
 	info->min_memory = shmc__min_memory(c);
 	info->max_memory = h->max_memory;
+	if (c->mrc)
+		info->flags |= SHMC_CREATE_MRC;
 	if (h->flags & SHMC__F_HUGE) {
 		info->flags |= SHMC_CREATE_HUGE;
 		info->huge_bytes = shmc__seg_huge_bytes(&c->map);

@@ -459,6 +459,11 @@ static void check_slots(struct ck *k)
 	}
 }
 
+static void mrc_report(void *k, const char *problem)
+{
+	bad(k, "%s", problem);
+}
+
 int shmc_check(shmc_t *c, void (*report)(const char *problem, void *arg),
                void *arg)
 {
@@ -478,6 +483,7 @@ int shmc_check(shmc_t *c, void (*report)(const char *problem, void *arg),
 	check_slots(&k);
 	check_log(&k);
 	free(k.seen);
+	shmc__mrc_check(c, mrc_report, &k);
 	struct shmc__thr *t = shmc__thr_get(c, &rc);
 	if (!t) {
 		bad(&k, "index not checked: %s", shmc_strerror(rc));

@@ -185,6 +185,10 @@ struct shmc {
 	/* index_lock as this process's failed trylocks saw it: growth and
 	 * tidy only try it, so they reap a vanished holder (index.c). */
 	struct shmc__owner_watch ix_watch;
+	/* Miss-ratio curve (mrc.c): its region, NULL when the cache has
+	 * none, and its key count, both from the validated header. */
+	struct shmc__mrc *mrc;
+	uint32_t mrc_keys;
 };
 
 extern uint64_t shmc__fork_gen;
@@ -494,6 +498,39 @@ void shmc__items_delta(struct shmc *c, struct shmc__thr *t, int d);
 int shmc__del_key(struct shmc *c, struct shmc__thr *t, uint64_t h,
                   const void *key, size_t klen);
 uint32_t shmc__expiry(struct shmc *c, uint32_t ttl);
+
+/* mrc.c: the miss-ratio curve's sampler.  The data path's whole cost
+ * is the compare in shmc__mrc_hit: one relaxed load of a header line the
+ * read section has just loaded, and a branch that is not taken for 99 %
+ * of keys (and always, on a cache without a curve: threshold 0). */
+enum shmc__mrc_op { SHMC__MRC_GET, SHMC__MRC_SET, SHMC__MRC_DEL };
+void shmc__mrc_sample(struct shmc *c, uint64_t h, uint64_t size,
+                      enum shmc__mrc_op op) __attribute__((cold));
+static inline bool shmc__mrc_hit(struct shmc *c, uint64_t h)
+{
+	/* Relaxed: a stale threshold only sends a key the sampler then
+	 * drops (it re-reads it under its lock), or misses one sample. */
+	return SHMC__UNLIKELY(
+	    h < shmc__load(&c->map.hdr->mrc_thresh, __ATOMIC_RELAXED));
+}
+/* A get of key hash h that found it (a data item, inside the read
+ * section) or not. */
+static inline void shmc__mrc_get(struct shmc *c, uint64_t h,
+                                 const struct shmc__item *it)
+{
+	if (shmc__mrc_hit(c, h))
+		shmc__mrc_sample(c, h,
+		                 it ? shmc__item_size(it->klen, shmc__vlen(it))
+		                    : 0,
+		                 SHMC__MRC_GET);
+}
+/* What growing the budget from `from` to `to` bytes adds to the hit
+ * ratio by the curve, in per mille (*pm); false when there is no curve
+ * or it stands for fewer than 10,000 gets. */
+bool shmc__mrc_gain(struct shmc *c, uint64_t from, uint64_t to,
+                    uint32_t *pm);
+void shmc__mrc_check(struct shmc *c,
+                     void (*report)(void *k, const char *problem), void *k);
 
 /* resize.c */
 void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t);

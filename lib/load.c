@@ -397,6 +397,7 @@ int shmc_get_or_load(shmc_t *c, const void *key, size_t klen, void *buf,
 			stale = soft && soft <= shmc__now(c);
 			vrc = shmc__copy_out(it, buf, vlen, flags);
 		}
+		shmc__mrc_get(c, h, it && !(it->vword & SHMC__V_NEG) ? it : NULL);
 		shmc__section_exit(t);
 		shmc__ctr_add(t, it ? SHMC__C_HITS : SHMC__C_MISSES, 1);
 		if (it && !stale)

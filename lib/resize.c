@@ -387,6 +387,7 @@ int shmc_set_autogrow(shmc_t *c, const struct shmc_autogrow *ag)
 	h->ag_util_pct = ag->util_pct ? ag->util_pct : 85;
 	h->ag_window_s = ag->window_s ? ag->window_s : 10;
 	h->ag_ghost_pm = ag->ghost_pm ? ag->ghost_pm : 20;
+	h->ag_mrc_pm = ag->mrc_gain_pm;
 	h->ag_since = 0;
 	shmc__store(&h->ag_step, ag->step, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&h->resize_lock);
@@ -404,6 +405,7 @@ int shmc_get_autogrow(shmc_t *c, struct shmc_autogrow *ag)
 	    .util_pct = h->ag_util_pct,
 	    .window_s = h->ag_window_s,
 	    .ghost_pm = h->ag_ghost_pm,
+	    .mrc_gain_pm = h->ag_mrc_pm,
 	};
 	return 0;
 }
@@ -437,12 +439,17 @@ void shmc__autogrow_check(struct shmc *c, struct shmc__thr *t)
 	} else if (now - h->ag_since >= h->ag_window_s) {
 		uint64_t ds = sets - h->ag_last_sets;
 		uint64_t dg = ghosts - h->ag_last_ghosts;
-		if (ds && dg * 1000 >= (uint64_t)h->ag_ghost_pm * ds) {
-			uint64_t to = mem + h->ag_step;
-			if (to > h->ag_ceiling)
-				to = h->ag_ceiling;
+		uint64_t to = mem + h->ag_step;
+		if (to > h->ag_ceiling)
+			to = h->ag_ceiling;
+		/* The miss-ratio curve, when asked for and usable, says
+		 * whether the step buys enough; else the ghost hits do. */
+		uint32_t gain;
+		bool grow = h->ag_mrc_pm && shmc__mrc_gain(c, mem, to, &gain)
+		                ? gain >= h->ag_mrc_pm
+		                : ds && dg * 1000 >= (uint64_t)h->ag_ghost_pm * ds;
+		if (grow)
 			do_resize(c, t, to, SHMC_RESIZE_AUTOGROW, NULL, NULL);
-		}
 		h->ag_since = 0;
 	}
 	pthread_mutex_unlock(&h->resize_lock);

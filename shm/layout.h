@@ -8,6 +8,9 @@
  *   | header (4 KiB)     |  struct shmc__hdr, table below
  *   +--------------------+ slots_off
  *   | reader slots       |  max_readers x struct shmc__slot (512 B)
+ *   +--------------------+ mrc_off (page aligned, derived: shmc__mrc_off)
+ *   | miss-ratio curve   |  shmc__mrc_bytes(mrc_keys): the sampler's
+ *   |                    |  state (lib/mrc.c); absent when mrc_keys is 0
  *   +--------------------+ index_off
  *   | index              |  index_max_buckets x 64 B: linear hashing
  *   |                    |  grows up from the bottom (index_committed
@@ -43,7 +46,9 @@
  *    88    68  name              create (NUL padded)
  *   156     4  flags             create: SHMC__F_HUGE = huge pages, every
  *                                region and commit 2 MiB aligned
- *   160     8  checksum          create: XXH64 of bytes [0, 160)
+ *   160     4  mrc_keys          create: sampled keys the miss-ratio curve
+ *                                tracks at most (a power of two), 0 = none
+ *   168     8  checksum          create: XXH64 of bytes [0, 168)
  *   192    40  log_lock          robust process-shared mutex guarding every
  *                                field from 320 on, the segment lists and
  *                                segment state changes
@@ -53,6 +58,11 @@
  *                                without fences, SHMC__MB_NOMB once one
  *                                that cannot membarrier attached; sticky,
  *                                CAS at attach (shm/epoch.c)
+ *   272     8  mrc_thresh        miss-ratio curve: a key whose hash is below
+ *                                it is sampled; create, then lowered by the
+ *                                sampler under the region's lock (atomic,
+ *                                relaxed); read relaxed on every get/set.
+ *                                Here because the line is read anyway
  *   320     8  memory            budget; log_lock (a resize stores it
  *                                without: atomic, release)
  *   328     8  seg_used          segments whose directory state is not
@@ -102,12 +112,16 @@
  *   616     8  max_memory        the largest budget (create)
  *   624    12  park head/tail/n  unowned OPEN segments (log.c); log_lock
  *   636     4  ghost_clock       ghost insertions so far; log_lock to add
- *   640    56  ag_*              autogrow policy and pressure window;
- *                                policy under resize_lock, window atomic
+ *   640    60  ag_*              autogrow policy and pressure window;
+ *                                policy under resize_lock, window atomic;
+ *                                ag_mrc_pm (696): the curve's rule
  *   704   512  hist[16]          ring of the last resizes; resize_lock
  *
  * Lock order: resize_lock -> index_lock -> log_lock -> a bucket lock
  * (-> its buddy).  Readers never take log_lock: they read the index and the items only.
+ * The miss-ratio curve's lock (its region) is a leaf: taken with a
+ * trylock by gets (inside their read section) and by sets and deletes
+ * (after their bucket lock is released); nothing is taken under it.
  *
  * INVARIANTS
  *   - Every offset and length read from the segment is bounds-checked
@@ -133,7 +147,8 @@
 
 #define SHMC__MAGIC "SHMCACH"
 /* 3: the overflow pool's fresh range (pool_fresh): a process of format 2
- * would push buckets that format 3 hands out as fresh, twice. */
+ * would push buckets that format 3 hands out as fresh, twice; and the
+ * miss-ratio curve's region and header fields (mrc_keys, mrc_thresh). */
 #define SHMC__FORMAT_VERSION 3u
 #define SHMC__CACHELINE 64u
 #define SHMC__PAGE 4096u
@@ -143,7 +158,7 @@
 #define SHMC__BUCKET_WAYS 7u
 #define SHMC__GHOST_PER_BUCKET 4u
 #define SHMC__SEGHDR_SIZE 64u
-#define SHMC__CHECKSUM_SPAN 160u
+#define SHMC__CHECKSUM_SPAN 168u
 #define SHMC__NONE 0u /* list terminator: links store segment id + 1 */
 /* The largest geometry create() makes and open() accepts: one rule for
  * both (create caps, open refuses beyond). */
@@ -174,8 +189,10 @@ struct shmc__hdr {
 	uint32_t default_ttl;
 	char name[68];
 	uint32_t flags;       /* SHMC__F_* (create) */
+	uint32_t mrc_keys;    /* miss-ratio curve keys, 0 = none (create) */
+	uint32_t pad0a;
 	uint64_t checksum;
-	uint8_t pad0[24];
+	uint8_t pad0[16];
 
 	/* 192: the log lock, alone on its line */
 	pthread_mutex_t log_lock;
@@ -184,7 +201,9 @@ struct shmc__hdr {
 	/* 256: grace-period epoch, alone on its line (read on every read) */
 	uint64_t epoch;
 	uint32_t mb_mode;  /* SHMC__MB_*: who reads without fences (attach) */
-	uint8_t pad2[52];
+	uint32_t pad2a;
+	uint64_t mrc_thresh; /* sample a key whose hash is below (lib/mrc.c) */
+	uint8_t pad2[40];
 
 	/* 320: log state, all under log_lock */
 	uint64_t memory;
@@ -236,7 +255,8 @@ struct shmc__hdr {
 	uint32_t ag_checked;   /* unix s of the last check (atomic) */
 	uint64_t ag_since;     /* unix s pressure began, 0 = none (atomic) */
 	uint64_t ag_last_sets, ag_last_ghosts; /* counters at ag_since */
-	uint8_t pad7[8];
+	uint32_t ag_mrc_pm;    /* grow by the curve: gain per mille, 0 = off */
+	uint8_t pad7[4];
 
 	/* 704: the last SHMC__HIST resizes, a ring (resize_lock) */
 	struct shmc__hist {
@@ -250,6 +270,7 @@ _Static_assert(offsetof(struct shmc__hdr, checksum) == SHMC__CHECKSUM_SPAN,
                "checksum ends the immutable part");
 _Static_assert(offsetof(struct shmc__hdr, log_lock) == 192, "layout");
 _Static_assert(offsetof(struct shmc__hdr, epoch) == 256, "layout");
+_Static_assert(offsetof(struct shmc__hdr, mrc_thresh) == 272, "layout");
 _Static_assert(offsetof(struct shmc__hdr, memory) == 320, "layout");
 _Static_assert(offsetof(struct shmc__hdr, cf_seg) == 396, "layout");
 _Static_assert(offsetof(struct shmc__hdr, seal_seq) == 408, "layout");
@@ -444,5 +465,94 @@ enum shmc__seg_state {
 	SHMC__SEG_RETIRED,    /* evicted, waiting for its grace period */
 	SHMC__SEG_NSTATES
 };
+
+/*
+ * MISS-RATIO CURVE REGION (lib/mrc.c has the design): at mrc_off, present
+ * when hdr->mrc_keys (K) is not 0.  Every field is under its lock but
+ * skipped (atomic add) and hist (read relaxed by shmc_mrc, no lock).
+ *
+ *   off        size     field
+ *   0          40       lock     robust process-shared mutex (trylock)
+ *   64         4        magic    create (SHMC__MRC_MAGIC)
+ *   68         4        keys     create: K again (check compares)
+ *   72         4        nkeys    sampled keys in the table, <= K
+ *   76         4        clock    next logical time stamp, <= 2K
+ *   80         8        bytes    sum of the tracked keys' item sizes
+ *   88         8        cold     gets of keys not seen before (weighted)
+ *   96         8        skipped  samples dropped, the lock being busy
+ *   104        8        resets   state rebuilt (a dead holder, a reset)
+ *   112        4        sample0  create: the first rate is 1 in sample0
+ *   120        8        gets_base  the slots' get counters at the reset
+ *   128        8 x 656  hist     weighted gets by reuse distance (bytes)
+ *   5376       8        skipped_w  weight of the skipped gets (atomic add)
+ *   5384       8        paused_thr the threshold while paused (shmc_mrc_pause)
+ *   5392       8        pause_gets the slots' get counters when paused
+ *   8192       16 x 2K  table    sampled keys: open addressing by hash
+ *   +32K       8 x 2K   tree     Fenwick tree over time stamps: item size
+ *   +48K       4 x 2K   own      time stamp -> table slot + 1, 0 = none
+ *
+ * Weights are in units of 1/256 of an estimated reference: a sample
+ * taken at rate R adds 256/R, so a later change of R needs no rescaling.
+ */
+#define SHMC__MRC_MAGIC 0x3143524du /* "MRC1" */
+#define SHMC__MRC_KEYS_MIN 64u
+#define SHMC__MRC_KEYS_MAX (1u << 20)
+#define SHMC__MRC_HIST 656u  /* buckets: [0, 1 KiB), then 16 a doubling */
+#define SHMC__MRC_SUB 16u
+#define SHMC__MRC_BASE 1024u
+#define SHMC__MRC_HDR 8192u  /* the table starts here */
+#define SHMC__MRC_UNIT 256.0 /* weight of one reference */
+
+struct shmc__mrc {
+	pthread_mutex_t lock;
+	uint8_t pad0[64 - sizeof(pthread_mutex_t)];
+	uint32_t magic;
+	uint32_t keys;
+	uint32_t nkeys;
+	uint32_t clock;
+	uint64_t bytes;
+	uint64_t cold;
+	uint64_t skipped;
+	uint64_t resets;
+	uint32_t sample0;   /* create: 1 in this many keys at first */
+	uint32_t pad1a;
+	uint64_t gets_base; /* the slots' get counters summed at the reset */
+	uint64_t hist[SHMC__MRC_HIST];
+	uint64_t skipped_w; /* weight of the gets among skipped samples */
+	uint64_t paused_thr; /* the threshold while paused, 0 = running */
+	uint64_t pause_gets; /* the slots' get counters when paused */
+};
+
+_Static_assert(offsetof(struct shmc__mrc, hist) == 128, "mrc layout");
+_Static_assert(sizeof(struct shmc__mrc) <= SHMC__MRC_HDR, "mrc header");
+
+/* A sampled key: its hash, time stamp + 1 (0 = empty slot), item size. */
+struct shmc__mrc_key {
+	uint64_t hash;
+	uint32_t ts1;
+	uint32_t size;
+};
+
+/* The first threshold: one key in `sample` (0: the default, 32). */
+static inline uint64_t shmc__mrc_first_thresh(uint32_t sample)
+{
+	return UINT64_MAX / (sample ? sample : 32u);
+}
+
+/* Where the region starts: after the slots, page aligned. */
+static inline uint64_t shmc__mrc_off(uint64_t slots_off, uint32_t max_readers)
+{
+	return shmc__align(slots_off + (uint64_t)max_readers * SHMC__SLOT_SIZE,
+	                   SHMC__PAGE);
+}
+
+/* Its bytes for K keys (0 for none): table 2K x 16, tree 2K x 8, own
+ * 2K x 4, after the fixed part. */
+static inline uint64_t shmc__mrc_bytes(uint32_t keys)
+{
+	return keys ? shmc__align(SHMC__MRC_HDR + (uint64_t)keys * 56u,
+	                          SHMC__PAGE)
+	            : 0;
+}
 
 #endif /* SHMC_LAYOUT_H */

@@ -103,11 +103,14 @@ int shmc__path(const char *name, char *buf, size_t len)
 
 int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
                    uint32_t max_readers, uint64_t index_buckets,
-                   uint32_t flags, struct shmc__geom *g)
+                   uint32_t flags, uint32_t mrc_keys, struct shmc__geom *g)
 {
 	memset(g, 0, sizeof(*g));
 	if (!is_pow2(seg_size) || seg_size < SHMC_SEGMENT_MIN ||
 	    seg_size > SHMC_SEGMENT_MAX || (flags & ~SHMC__F_HUGE))
+		return -EINVAL;
+	if (mrc_keys && (!is_pow2(mrc_keys) || mrc_keys < SHMC__MRC_KEYS_MIN ||
+	                 mrc_keys > SHMC__MRC_KEYS_MAX))
 		return -EINVAL;
 	/* Huge pages: segments of whole huge pages (see layout.h). */
 	uint64_t G = shmc__granule(flags);
@@ -149,9 +152,9 @@ int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
 	g->index_buckets = index_buckets;
 	g->index_max_buckets = index_max;
 	g->slots_off = SHMC__HDR_SIZE;
-	g->index_off = shmc__align(g->slots_off + (uint64_t)max_readers *
-	                                              SHMC__SLOT_SIZE,
-	                           G);
+	g->mrc_keys = mrc_keys;
+	g->mrc_off = shmc__mrc_off(g->slots_off, max_readers);
+	g->index_off = shmc__align(g->mrc_off + shmc__mrc_bytes(mrc_keys), G);
 	g->ghost_off = g->index_off + index_max * SHMC__BUCKET_SIZE;
 	/* Committed from the start: the buckets in use and the ghosts (the
 	 * directory is committed with the segments it describes). */
@@ -203,13 +206,17 @@ int shmc__hdr_validate(const void *buf, size_t len, uint64_t file_size)
 		return SHMC_ECORRUPT;
 	if (h->flags & ~SHMC__F_HUGE)
 		return SHMC_ECORRUPT;
+	if (h->mrc_keys &&
+	    (!is_pow2(h->mrc_keys) || h->mrc_keys < SHMC__MRC_KEYS_MIN ||
+	     h->mrc_keys > SHMC__MRC_KEYS_MAX))
+		return SHMC_ECORRUPT;
 	uint64_t G = shmc__granule(h->flags);
 	if (h->slots_off != SHMC__HDR_SIZE || h->seg_size < G ||
 	    h->index_max_buckets * 8 < G ||
-	    h->index_off != shmc__align(h->slots_off +
-	                                    (uint64_t)h->max_readers *
-	                                        SHMC__SLOT_SIZE,
-	                                G) ||
+	    h->index_off !=
+	        shmc__align(shmc__mrc_off(h->slots_off, h->max_readers) +
+	                        shmc__mrc_bytes(h->mrc_keys),
+	                    G) ||
 	    h->ghost_off != h->index_off + h->index_max_buckets *
 	                                       SHMC__BUCKET_SIZE ||
 	    h->nseg_max < 1 || h->nseg_max > SHMC__NSEG_MAX ||
@@ -408,6 +415,7 @@ static void init_header(struct shmc__map *m, const char *name,
 	h->nseg_max = g->nseg_max;
 	h->default_ttl = g->default_ttl;
 	h->flags = g->flags;
+	h->mrc_keys = g->mrc_keys;
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	h->checksum = shmc__hdr_checksum(h);
 
@@ -486,6 +494,16 @@ int shmc__seg_create(const char *name, const struct shmc__geom *g,
 		rc = shmc__mutex_init(&m->hdr->resize_lock);
 	for (uint32_t i = 0; !rc && i < g->max_readers; i++)
 		rc = shmc__mutex_init(&shmc__slot_at(m, i)->mutex);
+	if (!rc && g->mrc_keys) {
+		/* The miss-ratio curve's sampler (lib/mrc.c): its lock,
+		 * identity and first rate, before anyone can see the file. */
+		struct shmc__mrc *r = (struct shmc__mrc *)(m->base + g->mrc_off);
+		rc = shmc__mutex_init(&r->lock);
+		r->magic = SHMC__MRC_MAGIC;
+		r->keys = g->mrc_keys;
+		r->sample0 = g->mrc_sample;
+		m->hdr->mrc_thresh = shmc__mrc_first_thresh(g->mrc_sample);
+	}
 	if (rc)
 		goto fail_map;
 	if (shmc__sys.link(tmp, m->path) != 0) {

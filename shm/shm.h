@@ -71,13 +71,16 @@ struct shmc__geom {
 	uint64_t index_committed;
 	uint64_t fixed_committed; /* header+slots+index+ghost in use */
 	uint32_t flags;           /* SHMC__F_* */
+	uint32_t mrc_keys;        /* miss-ratio curve keys, 0 = none */
+	uint32_t mrc_sample;      /* its first rate: 1 key in this many */
+	uint64_t mrc_off;         /* its region (before the index) */
 };
 
 int shmc__name_ok(const char *name);
 int shmc__path(const char *name, char *buf, size_t len);
 int shmc__geometry(uint64_t memory, uint64_t max_memory, uint32_t seg_size,
                    uint32_t max_readers, uint64_t index_buckets,
-                   uint32_t flags, struct shmc__geom *g);
+                   uint32_t flags, uint32_t mrc_keys, struct shmc__geom *g);
 int shmc__seg_create(const char *name, const struct shmc__geom *g,
                      uint32_t mode, uint32_t gid, int numa, int numa_node,
                      struct shmc__map *m);

@@ -36,6 +36,17 @@ static void help(void)
 	       "tmpfs mounted\n"
 	       "                       huge=within_size (segments >= 2M; for "
 	       "caches of 256M+)\n"
+	       "  --mrc                keep the miss-ratio curve (shmcache mrc): "
+	       "one compare\n"
+	       "                       per get for unsampled keys\n"
+	       "  --mrc-keys N         with --mrc: sampled keys kept, a power "
+	       "of two from 64\n"
+	       "                       to 1048576 (default 8192; 56 bytes "
+	       "each)\n"
+	       "  --mrc-sample N       with --mrc: sample 1 key in N at first "
+	       "(default 32;\n"
+	       "                       more is cheaper, fewer keys tracked "
+	       "on small caches)\n"
 	       "  -q, --quiet          print nothing on success\n"
 	       "  -h, --help           this help\n\n"
 	       "Sizes take K, M, G, T suffixes (powers of 1024).\n");
@@ -83,7 +94,7 @@ static int parse_numa(const char *s, struct shmc_create_opts *o)
 int cmd_create(int argc, char **argv)
 {
 	enum { O_MEM = 256, O_MAXMEM, O_SEG, O_TTL, O_MODE, O_GROUP, O_NUMA,
-	       O_READERS, O_HUGE };
+	       O_READERS, O_HUGE, O_MRC, O_MRC_KEYS, O_MRC_SAMPLE };
 	static const struct option lo[] = {
 	    {"memory", required_argument, NULL, O_MEM},
 	    {"max-memory", required_argument, NULL, O_MAXMEM},
@@ -94,6 +105,9 @@ int cmd_create(int argc, char **argv)
 	    {"numa", required_argument, NULL, O_NUMA},
 	    {"max-readers", required_argument, NULL, O_READERS},
 	    {"huge", no_argument, NULL, O_HUGE},
+	    {"mrc", no_argument, NULL, O_MRC},
+	    {"mrc-keys", required_argument, NULL, O_MRC_KEYS},
+	    {"mrc-sample", required_argument, NULL, O_MRC_SAMPLE},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
@@ -179,6 +193,29 @@ int cmd_create(int argc, char **argv)
 			break;
 		case O_HUGE:
 			o.flags |= SHMC_CREATE_HUGE;
+			break;
+		case O_MRC:
+			o.flags |= SHMC_CREATE_MRC;
+			break;
+		case O_MRC_KEYS:
+			if ((rc = tool_opt_range("--mrc-keys", optarg, 64,
+			                         1u << 20, &v)))
+				return rc;
+			if (v & (v - 1)) {
+				tool_fail(-EINVAL,
+				          "--mrc-keys: %s is not a power of two",
+				          optarg);
+				return tool_usage_error();
+			}
+			o.flags |= SHMC_CREATE_MRC;
+			o.mrc_keys = (uint32_t)v;
+			break;
+		case O_MRC_SAMPLE:
+			if ((rc = tool_opt_range("--mrc-sample", optarg, 1,
+			                         UINT32_MAX, &v)))
+				return rc;
+			o.flags |= SHMC_CREATE_MRC;
+			o.mrc_sample = (uint32_t)v;
 			break;
 		default:
 			return tool_usage_error();

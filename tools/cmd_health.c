@@ -14,7 +14,11 @@
  *     the sampling interval when --interval is given, else since creation;
  *   evictions per second >= evict-warn / evict-crit, which needs two
  *     readings --interval seconds apart (default 1 when an eviction
- *     threshold is given, else no second reading is taken).
+ *     threshold is given, else no second reading is taken);
+ *   on a cache that keeps its miss-ratio curve, a WARNING (never worse)
+ *     when twice the budget is predicted to raise the hit ratio by
+ *     --mrc-gain points or more (default 10): today's size is far below
+ *     the knee.  Judged once the curve stands for --min-gets gets.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,6 +48,11 @@ static void help(void)
 	       "  --interval SECS   sampling interval for rates (default 1 with "
 	       "an\n"
 	       "                    eviction threshold, else 0 = no sampling)\n"
+	       "  --mrc-gain PTS    warn when 2x the budget would add PTS points "
+	       "or more\n"
+	       "                    to the hit ratio (the miss-ratio curve; "
+	       "default 10,\n"
+	       "                    0 = never)\n"
 	       "  --json            one JSON object: state, reason, figures, "
 	       "thresholds\n"
 	       "  -h, --help        this help\n");
@@ -73,7 +82,7 @@ static void jw_thr(struct jw *w, const char *k, double v)
  * or null when OK.
  */
 static void print_json(const char *name, int state, const char *why,
-                       double util, double hit, double ev,
+                       double util, double hit, double ev, double gain,
                        const struct tool_snap *b, const double *thr,
                        double interval)
 {
@@ -96,6 +105,7 @@ static void print_json(const char *name, int state, const char *why,
 	jw_dbl(&w, util);
 	jw_thr(&w, "hit_ratio_pct", hit);
 	jw_thr(&w, "evictions_per_second", ev);
+	jw_thr(&w, "mrc_gain_points", gain);
 	jw_key(&w, "interval");
 	jw_dbl(&w, interval);
 	jw_key(&w, "items");
@@ -114,6 +124,7 @@ static void print_json(const char *name, int state, const char *why,
 	jw_thr(&w, "hit_crit", thr[3]);
 	jw_thr(&w, "evict_warn", thr[4]);
 	jw_thr(&w, "evict_crit", thr[5]);
+	jw_thr(&w, "mrc_gain", thr[6]);
 	jw_obj_end(&w);
 	jw_obj_end(&w);
 	jw_end(&w);
@@ -122,7 +133,7 @@ static void print_json(const char *name, int state, const char *why,
 int cmd_health(int argc, char **argv)
 {
 	enum { O_WARN = 256, O_CRIT, O_HW, O_HC, O_MING, O_EW, O_EC, O_INT,
-	       O_JSON };
+	       O_JSON, O_GAIN };
 	static const struct option lo[] = {
 	    {"warn", required_argument, NULL, O_WARN},
 	    {"crit", required_argument, NULL, O_CRIT},
@@ -133,10 +144,11 @@ int cmd_health(int argc, char **argv)
 	    {"evict-crit", required_argument, NULL, O_EC},
 	    {"interval", required_argument, NULL, O_INT},
 	    {"json", no_argument, NULL, O_JSON},
+	    {"mrc-gain", required_argument, NULL, O_GAIN},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	double warn = 85, crit = 95, hw = -1, hc = -1, ew = -1, ec = -1;
-	double interval = -1;
+	double interval = -1, mg = 10;
 	uint64_t min_gets = 100;
 	bool json = false;
 	int ch;
@@ -151,6 +163,7 @@ int cmd_health(int argc, char **argv)
 		case O_EW: dst = &ew; opt = "--evict-warn"; break;
 		case O_EC: dst = &ec; opt = "--evict-crit"; break;
 		case O_INT: dst = &interval; opt = "--interval"; break;
+		case O_GAIN: dst = &mg; opt = "--mrc-gain"; break;
 		case O_MING:
 			if (tool_opt_u64("--min-gets", optarg, UINT64_MAX,
 			                 &min_gets))
@@ -272,10 +285,21 @@ int cmd_health(int argc, char **argv)
 		snprintf(why, sizeof(why), " (evictions >= %g/s)", ew);
 	}
 
+	/* The knee: what twice the budget would buy, by the curve. */
+	bool curve = b.mrc_rc == 0 && b.mrc.gets > 0 && b.mrc.gets >= min_gets;
+	double gain = curve ? (b.mrc_hit[2] - b.mrc_hit[1]) * 100 : -1;
+	if (curve && mg > 0 && gain >= mg && state < H_WARN) {
+		state = H_WARN;
+		snprintf(why, sizeof(why),
+		         " (2x the budget would add %.1f points of hit ratio)",
+		         gain);
+	}
+
 	if (json) {
 		print_json(name, state, why, util, lookups ? hit : -1,
-		           interval > 0 ? ev : -1, &b,
-		           (double[]){warn, crit, hw, hc, ew, ec}, interval);
+		           interval > 0 ? ev : -1, gain, &b,
+		           (double[]){warn, crit, hw, hc, ew, ec, mg},
+		           interval);
 		return state;
 	}
 	printf("SHMCACHE %s - %s: utilisation %.1f%%, hit ratio ",
@@ -301,6 +325,8 @@ int cmd_health(int argc, char **argv)
 		thr(stdout, ec);
 		printf(";0;");
 	}
+	if (curve)
+		printf(" mrc_gain=%.2f;%g;;0;100", gain, mg);
 	printf(" items=%llu;;;0; used=%lluB;;;0;%llu processes=%u;;;0;\n",
 	       (unsigned long long)b.st.items,
 	       (unsigned long long)b.st.used_bytes,

@@ -28,6 +28,7 @@ static void help(void)
 	       "       shmcache resize NAME --autogrow STEP [--ceiling SIZE]\n"
 	       "                            [--util PCT] [--window SECS] "
 	       "[--ghost PERMILLE]\n"
+	       "                            [--mrc-gain PTS]\n"
 	       "       shmcache resize NAME --autogrow off\n"
 	       "       shmcache resize NAME --history [--json]\n\n"
 	       "Changes the budget of a live cache; every attached process "
@@ -47,6 +48,10 @@ static void help(void)
 	       "10)\n"
 	       "      --ghost PM       ghost hits per mille of sets (default "
 	       "20)\n"
+	       "      --mrc-gain PTS   with a miss-ratio curve: grow when it "
+	       "predicts STEP\n"
+	       "                       adds PTS points of hit ratio (instead "
+	       "of --ghost)\n"
 	       "      --history        show the last resizes\n"
 	       "  -j, --json           progress (or history) as JSON lines\n"
 	       "  -n, --no-wait        return at once; the work goes on\n"
@@ -243,9 +248,14 @@ static void show_autogrow(shmc_t *c, const char *name)
 	       name, tool_human(ag.step, a, sizeof(a)), b,
 	       ag.util_pct ? ag.util_pct : 85, ag.window_s ? ag.window_s : 10,
 	       ag.ghost_pm ? ag.ghost_pm : 20);
+	if (ag.mrc_gain_pm)
+		printf("%s: where the miss-ratio curve can tell, autogrow "
+		       "when it predicts a step adds %.1f points of hit "
+		       "ratio\n",
+		       name, ag.mrc_gain_pm / 10.0);
 }
 
-enum { O_CEIL = 1000, O_UTIL, O_WINDOW, O_GHOST, O_HIST };
+enum { O_CEIL = 1000, O_UTIL, O_WINDOW, O_GHOST, O_HIST, O_GAIN };
 
 int cmd_resize(int argc, char **argv)
 {
@@ -257,6 +267,7 @@ int cmd_resize(int argc, char **argv)
 	    {"util", required_argument, NULL, O_UTIL},
 	    {"window", required_argument, NULL, O_WINDOW},
 	    {"ghost", required_argument, NULL, O_GHOST},
+	    {"mrc-gain", required_argument, NULL, O_GAIN},
 	    {"history", no_argument, NULL, O_HIST},
 	    {"json", no_argument, NULL, 'j'},
 	    {"no-wait", no_argument, NULL, 'n'},
@@ -299,6 +310,19 @@ int cmd_resize(int argc, char **argv)
 				return TOOL_EXIT_USAGE;
 			pol.ghost_pm = (uint32_t)u;
 			break;
+		case O_GAIN: {
+			double g;
+			if (tool_opt_double("--mrc-gain", optarg, &g))
+				return TOOL_EXIT_USAGE;
+			if (g > 100) {
+				tool_fail(-ERANGE, "--mrc-gain: %s is not a "
+				                   "percentage",
+				          optarg);
+				return tool_usage_error();
+			}
+			pol.mrc_gain_pm = (uint32_t)(g * 10 + 0.5);
+			break;
+		}
 		case O_HIST: hist = true; break;
 		case 'j': json = true; break;
 		case 'n': nowait = true; break;

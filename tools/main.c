@@ -35,6 +35,7 @@ static const struct tool_cmd cmds[] = {
     {"exporter", cmd_exporter, "serve Prometheus /metrics over HTTP"},
     {"resize", cmd_resize, "change the memory budget of a live cache"},
     {"load", cmd_load, "run worker processes against a cache (verifying)"},
+    {"mrc", cmd_mrc, "predicted hit ratio at other budgets"},
 #ifdef SHMC_TOOL_SYNC
     {"sync", cmd_sync, "keep a cache coherent with Redis (invalidations)"},
 #endif

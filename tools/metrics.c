@@ -17,9 +17,11 @@
  *                 caller waited, on average, for another's load.
  *   ag_ceiling    the autogrow ceiling in force: the policy's, or the
  *                 reservation when the policy says 0.
- * A reading also holds the autogrow policy and the resize history (the
+ * A reading also holds the autogrow policy, the resize history (the
  * library keeps the last 16 resizes, read without a lock like the
- * counters).
+ * counters) and, for a cache that keeps one, the miss-ratio curve's
+ * predicted hit ratio at 0.5x, 1x and 2x the budget (shmc_mrc, also
+ * without a lock); those are shown only for such a cache.
  * Counters are read without locks (see shmc_stats) and may be a few
  * operations behind; two readings are never mixed in one rendering.
  *
@@ -31,6 +33,7 @@
  * load_waits_total and load_wait_seconds_total, so the mean wait over any
  * window is rate(seconds) / rate(waits) rather than a mean since creation.
  */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -76,8 +79,17 @@ int tool_snap_take(shmc_t *c, struct tool_snap *s)
 	char sp[4200];
 	if (tool_sync_path(s->info.path, s->info.name, sp, sizeof(sp)) == 0)
 		(void)tool_sync_read(sp, &s->sync);
+	struct shmc_mrc_point p[TOOL_MRC_N];
+	for (int i = 0; i < TOOL_MRC_N; i++)
+		p[i] = (struct shmc_mrc_point){
+		    (uint64_t)((double)st->memory * tool_mrc_scales[i]), 0, 0};
+	s->mrc_rc = shmc_mrc(c, p, TOOL_MRC_N, &s->mrc);
+	for (int i = 0; i < TOOL_MRC_N; i++)
+		s->mrc_hit[i] = s->mrc_rc ? 0 : p[i].hit_ratio;
 	return 0;
 }
+
+const double tool_mrc_scales[TOOL_MRC_N] = {0.5, 1, 2};
 
 const char *tool_resize_reason(uint32_t reason)
 {
@@ -164,6 +176,16 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 	fprintf(f, "stalls         %llu (grace periods %llu)\n",
 	        (unsigned long long)st->stalls,
 	        (unsigned long long)st->grace_periods);
+	if (s->mrc_rc == 0 && s->mrc.gets)
+		fprintf(f, "predicted      hit ratio %.1f%% at 0.5x budget, "
+		           "%.1f%% at 1x, %.1f%% at 2x (shmcache mrc)\n",
+		        s->mrc_hit[0] * 100, s->mrc_hit[1] * 100,
+		        s->mrc_hit[2] * 100);
+	else if (s->mrc_rc == 0)
+		fprintf(f, "predicted      no sampled gets yet (shmcache mrc)\n");
+	else if (s->mrc_rc != -ENOTSUP)
+		fprintf(f, "predicted      curve unreadable: %s\n",
+		        shmc_strerror(s->mrc_rc));
 	fprintf(f, "readers        %u slots in use\n", st->readers);
 	fprintf(f, "processes      %u attached\n", st->processes);
 	if (s->ag.step)
@@ -175,6 +197,11 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 		        s->ag.ghost_pm, s->ag.window_s);
 	else
 		fprintf(f, "autogrow       off\n");
+	if (s->ag.step && s->ag.mrc_gain_pm)
+		fprintf(f, "               (the miss-ratio curve, where it can "
+		           "tell, instead of ghost hits: a step must add %.1f "
+		           "points)\n",
+		        s->ag.mrc_gain_pm / 10.0);
 	const struct tool_sync *y = &s->sync;
 	if (y->present)
 		fprintf(f, "redis sync     %s (pid %d) %s %s; %llu invalidations, "
@@ -269,6 +296,8 @@ void tool_snap_json(struct jw *w, const struct tool_snap *s)
 	jw_u64(w, s->ag.window_s);
 	jw_key(w, "ghost_pm");
 	jw_u64(w, s->ag.ghost_pm);
+	jw_key(w, "mrc_gain_pm");
+	jw_u64(w, s->ag.mrc_gain_pm);
 	jw_obj_end(w);
 	if (s->sync.present) {
 		const struct tool_sync *y = &s->sync;
@@ -312,6 +341,22 @@ void tool_snap_json(struct jw *w, const struct tool_snap *s)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+	if (s->mrc_rc == 0) {
+		jw_key(w, "mrc");
+		jw_obj(w);
+		jw_key(w, "rate");
+		jw_dbl(w, s->mrc.rate);
+		jw_key(w, "sampled_gets");
+		jw_u64(w, s->mrc.gets);
+		for (int i = 0; i < TOOL_MRC_N; i++) {
+			char k[32];
+			snprintf(k, sizeof(k), "hit_ratio_%gx",
+			         tool_mrc_scales[i]);
+			jw_key(w, k);
+			jw_dbl(w, s->mrc_hit[i]);
+		}
+		jw_obj_end(w);
+	}
 	jw_obj_end(w);
 }
 
@@ -431,6 +476,23 @@ void tool_snap_prom(FILE *f, const struct tool_snap *s)
 	prom_u64(f, s, "last_resize_timestamp_seconds", "gauge",
 	         "Unix time of the newest recorded resize (0 when none).",
 	         s->nhist ? s->hist[0].time : 0);
+	if (s->mrc_rc == 0) {
+		prom_head(f, "mrc_predicted_hit_ratio", "gauge",
+		          "Predicted get hit ratio (0..1, LRU) at scale x the budget, "
+		          "from the miss-ratio curve.");
+		for (int i = 0; i < TOOL_MRC_N; i++) {
+			fprintf(f, "shmcache_mrc_predicted_hit_ratio{cache=\"");
+			prom_label(f, s->info.name);
+			fprintf(f, "\",scale=\"%g\"} %.6g\n", tool_mrc_scales[i],
+			        s->mrc_hit[i]);
+		}
+		prom_dbl(f, s, "mrc_sample_rate",
+		         "Fraction of keys the miss-ratio curve samples now.",
+		         s->mrc.rate);
+		prom_u64(f, s, "mrc_sampled_gets", "gauge",
+		         "Gets the miss-ratio curve stands for (estimated).",
+		         s->mrc.gets);
+	}
 	const struct tool_sync *y = &s->sync;
 	if (!y->present)
 		return;

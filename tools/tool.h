@@ -186,6 +186,10 @@ int tool_sync_read(const char *path, struct tool_sync *s);
 #define TOOL_HIST 16
 #define TOOL_HIST_TEXT 5
 
+/* Budgets at which a reading predicts the hit ratio: 0.5x, 1x, 2x. */
+#define TOOL_MRC_N 3
+extern const double tool_mrc_scales[TOOL_MRC_N];
+
 /* One reading of a cache, with the derived figures every view shows. */
 struct tool_snap {
 	struct shmc_stats st;
@@ -203,6 +207,11 @@ struct tool_snap {
 	uint64_t ag_ceiling;    /* autogrow ceiling in force (0 = reservation
 	                         * resolved to max_memory) */
 	struct tool_sync sync;  /* `shmcache sync`'s record, if any */
+	/* The miss-ratio curve (shmc_mrc): mrc_rc 0 when read, -ENOTSUP
+	 * when the cache keeps none, else the error (not a failed reading). */
+	int mrc_rc;
+	struct shmc_mrc_info mrc;
+	double mrc_hit[TOOL_MRC_N]; /* predicted at tool_mrc_scales[] */
 };
 int tool_snap_take(shmc_t *c, struct tool_snap *s);
 void tool_snap_text(FILE *f, const struct tool_snap *s);
@@ -236,5 +245,6 @@ int cmd_load(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_mrc(int argc, char **argv);
 
 #endif

@@ -13,8 +13,12 @@
  * delete and gets: writers must not crash either, whatever the segment
  * headers, lists, geometry and index hold.
  *
- * Input: byte 0 picks the region (mod 8), bytes 1..4 an offset inside it
- * (little endian), the rest is written there.  Regions 6 and 7 are the
+ * Input: byte 0 picks the region (mod 8; 248 and up: the miss-ratio
+ * curve's region, whose sampler every get and set then runs), bytes
+ * 1..4 an offset inside it (little endian), the rest is written there.
+ * The template cache keeps a curve (64 keys, every key sampled), so
+ * shmc_mrc and its sampler run on every input; their results are not
+ * judged, only that they survive.  Regions 6 and 7 are the
  * robust mutexes themselves (the header's three, the slots'): open and
  * check must survive any bytes there too - a mutex type no mutex has, an
  * owner naming a live or a nonexistent thread - reporting the lock rather
@@ -116,6 +120,9 @@ void shmc_fuzz_init(void)
 	o.memory = 512u << 10;
 	o.segment_size = SHMC_SEGMENT_MIN;
 	o.max_readers = 4;
+	o.flags = SHMC_CREATE_MRC;
+	o.mrc_keys = 64;
+	o.mrc_sample = 1;
 	shmc_t *c = NULL;
 	if (shmc_create(NAME, &o, &c) != 0)
 		die("shmc_create");
@@ -286,7 +293,7 @@ int shmc_fuzz_one(const uint8_t *data, size_t size)
 	shmc_fuzz_init();
 	if (size < 5)
 		return 0;
-	unsigned mode = data[0] % 8;
+	unsigned mode = data[0] >= 248 ? 8 : data[0] % 8;
 	uint32_t off = (uint32_t)data[1] | (uint32_t)data[2] << 8 |
 	               (uint32_t)data[3] << 16 | (uint32_t)data[4] << 24;
 	data += 5;
@@ -320,7 +327,9 @@ int shmc_fuzz_one(const uint8_t *data, size_t size)
 		spray(fd, th.index_off, th.ghost_off, off, data, size);
 		break;
 	case 4: /* reader slots */
-		spray(fd, th.slots_off, th.index_off, off, data, size);
+		spray(fd, th.slots_off,
+		      th.slots_off + (uint64_t)th.max_readers * SHMC__SLOT_SIZE,
+		      off, data, size);
 		for (uint32_t i = 0; i < th.max_readers; i++)
 			put_back(fd,
 			         (off_t)(th.slots_off +
@@ -331,6 +340,12 @@ int shmc_fuzz_one(const uint8_t *data, size_t size)
 	case 5: /* data segments: segment headers and items */
 		spray(fd, th.data_off, seg_end, off, data, size);
 		break;
+	case 8: { /* the miss-ratio curve's region, its lock kept */
+		uint64_t lo = shmc__mrc_off(th.slots_off, th.max_readers);
+		spray(fd, lo + sizeof(pthread_mutex_t),
+		      lo + shmc__mrc_bytes(th.mrc_keys), off, data, size);
+		break;
+	}
 	case 6: { /* one of the header's mutexes */
 		static const size_t at[] = {
 		    offsetof(struct shmc__hdr, log_lock),
@@ -386,6 +401,13 @@ int shmc_fuzz_one(const uint8_t *data, size_t size)
 		}
 		shmc_read_end(c);
 	}
+	struct shmc_mrc_point pt[2] = {{1u << 20, 0, 0}, {0, 1u << 16, 0}};
+	struct shmc_mrc_info mi;
+	rc = shmc_mrc(c, pt, 2, &mi);
+	if (rc != 0 && rc != SHMC_ECORRUPT && rc != -ENOTSUP)
+		abort();
+	if (rc == 0 && !(pt[0].hit_ratio >= 0 && pt[0].hit_ratio <= 1))
+		abort();
 	int n = 0;
 	(void)shmc_keys(c, count_key, &n);
 	struct shmc_stats st;

@@ -13,6 +13,8 @@
  *   - index_growth: from 1 thousand to 1 million keys with readers running
  *     and no eviction possible: every key written is found, during and
  *     after the growth, and nothing is dropped from the index.
+ *   - autogrow_by_curve: with a miss-ratio curve and mrc_gain_pm, the
+ *     curve, not the ghost hits, decides whether a step is worth it;
  *   - autogrow_fires / autogrow_ignores_scan: the autogrow policy grows a
  *     cache whose working set is larger than it, and does not grow one fed
  *     a scan of keys that never come back (time from an injected clock).
@@ -306,20 +308,31 @@ static void autogrow_load(shmc_t *c, uint64_t *clk, uint64_t nkeys,
 	}
 }
 
-static shmc_t *autogrow_cache(uint64_t *clk)
+/* The autogrow cache, keeping a miss-ratio curve when mrc_gain_pm is
+ * not 0 (and then growing by it). */
+static shmc_t *autogrow_cache_mrc(uint64_t *clk, uint32_t mrc_gain_pm)
 {
 	struct shmc_create_opts o;
 	shmc_create_opts_init(&o);
 	o.memory = 16 * MiB;
 	o.max_memory = 256 * MiB;
-	o.autogrow = (struct shmc_autogrow){
-	    .step = 16 * MiB, .ceiling = 64 * MiB, .window_s = 2};
+	o.autogrow = (struct shmc_autogrow){.step = 16 * MiB,
+	                                    .ceiling = 64 * MiB,
+	                                    .window_s = 2,
+	                                    .mrc_gain_pm = mrc_gain_pm};
+	if (mrc_gain_pm)
+		o.flags = SHMC_CREATE_MRC;
 	th_private_dir();
 	shmc_t *c = NULL;
 	assert_int_equal(shmc_create("ag", &o, &c), 0);
 	*clk = 1800000000;
 	shmc_set_clock(c, th_clock, clk);
 	return c;
+}
+
+static shmc_t *autogrow_cache(uint64_t *clk)
+{
+	return autogrow_cache_mrc(clk, 0);
 }
 
 static void autogrow_fires(void **state)
@@ -358,6 +371,42 @@ static void autogrow_ignores_scan(void **state)
 	assert_int_equal(st.memory, 16 * MiB);
 	shmc_close(c);
 	assert_int_equal(shmc_destroy("ag"), 0);
+}
+
+/* With a curve and mrc_gain_pm, the curve decides: 20 per mille is
+ * bought by the step on this load (it grows, as the ghost rule would);
+ * 1000 per mille never is, and the ghost hits that grow the cache in
+ * autogrow_fires are not consulted. */
+static void autogrow_by_curve(void **state)
+{
+	(void)state;
+	uint32_t gains[] = {20, 1000};
+	for (int g = 0; g < 2; g++) {
+		uint64_t clk;
+		shmc_t *c = autogrow_cache_mrc(&clk, gains[g]);
+		struct shmc_autogrow ag;
+		assert_int_equal(shmc_get_autogrow(c, &ag), 0);
+		assert_int_equal(ag.mrc_gain_pm, gains[g]);
+		autogrow_load(c, &clk, 40000, false, 8);
+		struct shmc_resize_record r[16];
+		int n = shmc_resize_history(c, r, 16);
+		struct shmc_stats st;
+		shmc_stats(c, &st);
+		printf("gain %u per mille: budget now %llu MiB, %d resizes, "
+		       "ghost hits %llu\n",
+		       gains[g], (unsigned long long)(st.memory >> 20), n,
+		       (unsigned long long)st.ghost_hits);
+		if (g == 0) {
+			assert_true(n >= 1);
+			assert_int_equal(r[0].reason, SHMC_RESIZE_AUTOGROW);
+		} else {
+			assert_int_equal(n, 0);
+			assert_true(st.ghost_hits > 0);
+		}
+		assert_int_equal(shmc_check(c, mp_report, NULL), 0);
+		shmc_close(c);
+		assert_int_equal(shmc_destroy("ag"), 0);
+	}
 }
 
 static int fail_fallocate(int fd, int mode, off_t off, off_t len)
@@ -423,6 +472,7 @@ int main(void)
 	    cmocka_unit_test_teardown(index_growth, mp_teardown),
 	    cmocka_unit_test_teardown(autogrow_fires, mp_teardown),
 	    cmocka_unit_test_teardown(autogrow_ignores_scan, mp_teardown),
+	    cmocka_unit_test_teardown(autogrow_by_curve, mp_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

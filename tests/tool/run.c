@@ -121,7 +121,9 @@ int check_prometheus(const char *text, const char *cache)
 	char label[128];
 	int nh = 0, nt = 0, samples = 0;
 	assert_non_null(copy);
-	snprintf(label, sizeof(label), "{cache=\"%s\"} ", cache);
+	/* cache="CACHE" first; other labels (the curve's scale) may
+	 * follow it */
+	snprintf(label, sizeof(label), "{cache=\"%s\"", cache);
 	for (char *l = strtok_r(copy, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		char name[96], kind[32];
@@ -144,7 +146,10 @@ int check_prometheus(const char *text, const char *cache)
 			memcpy(name, l, n);
 			name[n] = 0;
 			assert_true(!strncmp(name, "shmcache_", 9));
-			assert_non_null(strstr(l, label));
+			const char *lb = strstr(l, label);
+			assert_non_null(lb);
+			lb += strlen(label);
+			assert_true(!strncmp(lb, "} ", 2) || *lb == ',');
 			int found = 0;
 			for (int i = 0; i < nt; i++)
 				found |= !strcmp(type[i], name);

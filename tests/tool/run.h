@@ -34,7 +34,7 @@ double json_num(const char *json, const char *key);
 /*
  * Checks Prometheus text exposition: every sample a shmcache_* family
  * with HELP and TYPE lines before it, counters ending in _total, every
- * sample labelled cache="CACHE"; then, when promtool is installed,
+ * sample labelled cache="CACHE" (first, other labels may follow); then, when promtool is installed,
  * `promtool check metrics` must pass (parse errors and lint problems).
  * Returns 1 when promtool ran, 0 when it is not installed.
  */

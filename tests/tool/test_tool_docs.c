@@ -22,7 +22,7 @@
 static const char *subs[] = {"create", "destroy", "list", "stats", "get",
                              "set", "del", "keys", "readers", "check",
                              "health", "top", "dump", "restore",
-                             "exporter", "resize", "load", "sync"};
+                             "exporter", "resize", "load", "mrc", "sync"};
 static size_t NSUBS = sizeof(subs) / sizeof(subs[0]);
 
 /* The man page, "\-" made "-". */
@@ -261,6 +261,8 @@ static void test_error_entries(void **state)
 			C(s, "live", "k", "v", "--add");
 		} else if (!strcmp(s, "destroy")) {
 			C(s, "junk");
+		} else if (!strcmp(s, "mrc")) {
+			C(s, "live");
 		} else if (!strcmp(s, "restore")) {
 			C(s, "live", dump);
 		} else if (!strcmp(s, "sync")) {
@@ -337,7 +339,8 @@ static void test_main_page(void **state)
 	}
 	/* "every subcommand that prints data accepts --json": those named */
 	const char *json[] = {"list", "stats", "get", "keys", "readers",
-	                      "check", "health", "top", "load", "resize"};
+	                      "check", "health", "top", "load", "resize",
+	                      "mrc"};
 	for (size_t i = 0; i < sizeof(json) / sizeof(json[0]); i++) {
 		struct run h = run_v(json[i], "--help", NULL);
 		if (!strstr(h.out, "--json"))

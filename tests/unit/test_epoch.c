@@ -41,7 +41,7 @@ static int setup(void **state)
 	(void)state;
 	th_private_dir();
 	struct shmc__geom g;
-	assert_int_equal(shmc__geometry(MEM, 0, SEG, NREAD, 0, 0, &g), 0);
+	assert_int_equal(shmc__geometry(MEM, 0, SEG, NREAD, 0, 0, 0, &g), 0);
 	memset(&M, 0, sizeof(M));
 	M.fd = -1;
 	assert_int_equal(shmc__seg_create("ep", &g, 0600, 0, 0, 0, &M), 0);
