@@ -33,6 +33,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -130,8 +131,11 @@ int tool_sync_attach(const char *path, unsigned mode, const char *addr,
 		memset(r, 0, sizeof(*r));
 	r->version = SYNC_VERSION;
 	r->size = sizeof(*r);
-	__atomic_store_n(&r->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+	/* A sync that was SIGKILLed left "connected" set.  Cleared before
+	 * our pid is stored, with release: a reader that sees our pid sees
+	 * it cleared; one that sees the dead pid ignores it (read). */
 	__atomic_store_n(&r->connected, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
 	__atomic_store_n(&r->started, (uint64_t)time(NULL), __ATOMIC_RELAXED);
 	memset(r->addr, 0, sizeof(r->addr));
 	snprintf(r->addr, sizeof(r->addr), "%s", addr);
@@ -201,7 +205,8 @@ int tool_sync_read(const char *path, struct tool_sync *s)
 		rc = SHMC_ECORRUPT;
 	} else {
 		s->present = true;
-		s->pid = __atomic_load_n(&r->pid, __ATOMIC_RELAXED);
+		/* Acquire: pairs with the release store of the pid. */
+		s->pid = __atomic_load_n(&r->pid, __ATOMIC_ACQUIRE);
 		s->connected = __atomic_load_n(&r->connected, __ATOMIC_RELAXED);
 		s->started = __atomic_load_n(&r->started, __ATOMIC_RELAXED);
 		s->last_connected =
@@ -215,6 +220,11 @@ int tool_sync_read(const char *path, struct tool_sync *s)
 			flock(fd, LOCK_UN);
 		else
 			s->running = errno == EWOULDBLOCK;
+		/* The lock may be a new sync's that has not stored its pid
+		 * yet: what we read is then a dead one's. */
+		if (s->running && s->pid > 0 && kill(s->pid, 0) != 0 &&
+		    errno == ESRCH)
+			s->connected = 0;
 		if (!s->running)
 			s->connected = 0;
 	}
