@@ -216,6 +216,17 @@ void tool_snap_text(FILE *f, const struct tool_snap *s)
 		        (unsigned long long)y->v[TOOL_SYNC_RECONNECTS],
 		        dur(y->v[TOOL_SYNC_LAG_NS], h1, 32),
 		        dur(y->v[TOOL_SYNC_PROBE_MAX_NS], h2, 32));
+	if (y->present && y->nodes > 1) {
+		fprintf(f, "               nodes tracking %d of %u",
+		        __builtin_popcount(y->nodes_up), y->nodes);
+		const char *sep = " (down: node";
+		for (uint32_t i = 0; i < y->nodes && y->running; i++)
+			if (!(y->nodes_up >> i & 1)) {
+				fprintf(f, "%s %u", sep, i + 1);
+				sep = ",";
+			}
+		fprintf(f, "%s\n", sep[0] == ',' ? ")" : "");
+	}
 	if (!s->nhist) {
 		fprintf(f, "resizes        none recorded\n");
 		return;
@@ -315,6 +326,15 @@ void tool_snap_json(struct jw *w, const struct tool_snap *s)
 		jw_bool(w, y->connected != 0);
 		jw_key(w, "redis");
 		jw_str(w, y->addr);
+		jw_key(w, "nodes");
+		jw_u64(w, y->nodes);
+		jw_key(w, "nodes_connected");
+		jw_u64(w, (uint64_t)__builtin_popcount(y->nodes_up));
+		jw_key(w, "nodes_up");
+		jw_arr(w);
+		for (uint32_t i = 0; i < y->nodes; i++)
+			jw_bool(w, y->nodes_up >> i & 1);
+		jw_arr_end(w);
 		jw_key(w, "started");
 		jw_u64(w, y->started);
 		for (int i = 0; i < TOOL_SYNC_NCTR; i++) {
@@ -500,8 +520,15 @@ void tool_snap_prom(FILE *f, const struct tool_snap *s)
 	         "1 while a shmcache sync process runs for this cache.",
 	         y->running);
 	prom_u64(f, s, "sync_connected", "gauge",
-	         "1 while shmcache sync tracks Redis invalidations.",
+	         "1 while shmcache sync tracks Redis invalidations (on every "
+	         "node).",
 	         y->connected);
+	prom_u64(f, s, "sync_nodes", "gauge",
+	         "Redis nodes shmcache sync follows (--redis given).",
+	         y->nodes);
+	prom_u64(f, s, "sync_nodes_connected", "gauge",
+	         "Redis nodes whose invalidations shmcache sync tracks now.",
+	         (uint64_t)__builtin_popcount(y->nodes_up));
 	prom_u64(f, s, "sync_invalidations_total", "counter",
 	         "Invalidation messages received from Redis.",
 	         y->v[TOOL_SYNC_INVALIDATIONS]);

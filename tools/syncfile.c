@@ -28,8 +28,16 @@
  *   32  counters, enum tool_sync_ctr order: invalidations, keys deleted
  *       by them, flushes, keys removed by flushes, reconnects, last
  *       probe lag (ns), probes answered, largest probe lag (ns)
- *   96  last time tracking went on, unix s
- *   104 address, 128 bytes NUL-padded      232 reserved
+ *   96  last time tracking went on (on every node), unix s
+ *   104 address, 128 bytes NUL-padded (several: the first ones, then
+ *       "+N more")
+ *   232 nodes followed (--redis given; 0 in a record of a sync before
+ *       there could be several: read as 1)
+ *   236 nodes tracking, bit i for the i-th --redis
+ *   240 reserved
+ * "connected" at 20 is 1 only while every node is tracking: only then
+ * is every write reported.  The two node words are later fields in what
+ * was reserved (zero), so the version stays 1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +65,8 @@ struct sync_rec {
 	uint64_t v[TOOL_SYNC_NCTR];
 	uint64_t last_connected;
 	char addr[128];
-	uint64_t reserved[35];
+	uint32_t nodes, nodes_up;
+	uint64_t reserved[34];
 };
 _Static_assert(sizeof(struct sync_rec) == 512, "sync record layout");
 _Static_assert(TOOL_SYNC_NCTR == 8, "sync record layout");
@@ -133,8 +142,10 @@ int tool_sync_attach(const char *path, unsigned mode, const char *addr,
 	r->size = sizeof(*r);
 	/* A sync that was SIGKILLed left "connected" set.  Cleared before
 	 * our pid is stored, with release: a reader that sees our pid sees
-	 * it cleared; one that sees the dead pid ignores it (read). */
+	 * them cleared; one that sees the dead pid ignores them (read). */
 	__atomic_store_n(&r->connected, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->nodes, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->nodes_up, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
 	__atomic_store_n(&r->started, (uint64_t)time(NULL), __ATOMIC_RELAXED);
 	memset(r->addr, 0, sizeof(r->addr));
@@ -167,11 +178,19 @@ void tool_sync_connected(struct tool_sync_writer *w, bool up)
 		                 __ATOMIC_RELAXED);
 }
 
+void tool_sync_nodes(struct tool_sync_writer *w, unsigned nodes,
+                     uint32_t up)
+{
+	__atomic_store_n(&w->r->nodes, (uint32_t)nodes, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->r->nodes_up, up, __ATOMIC_RELAXED);
+}
+
 void tool_sync_detach(struct tool_sync_writer *w)
 {
 	if (!w)
 		return;
 	tool_sync_connected(w, false);
+	__atomic_store_n(&w->r->nodes_up, 0, __ATOMIC_RELAXED);
 	munmap(w->r, SYNC_FILE_SIZE);
 	close(w->fd); /* drops the lock */
 	free(w);
@@ -213,6 +232,16 @@ int tool_sync_read(const char *path, struct tool_sync *s)
 		    __atomic_load_n(&r->last_connected, __ATOMIC_RELAXED);
 		for (int i = 0; i < TOOL_SYNC_NCTR; i++)
 			s->v[i] = __atomic_load_n(&r->v[i], __ATOMIC_RELAXED);
+		s->nodes = __atomic_load_n(&r->nodes, __ATOMIC_RELAXED);
+		s->nodes_up = __atomic_load_n(&r->nodes_up, __ATOMIC_RELAXED);
+		if (s->nodes == 0) { /* written by a one-node sync */
+			s->nodes = 1;
+			s->nodes_up = s->connected ? 1 : 0;
+		}
+		if (s->nodes > 32)
+			s->nodes = 32; /* no more bits to tell of them */
+		if (s->nodes < 32)
+			s->nodes_up &= (1u << s->nodes) - 1;
 		memcpy(s->addr, r->addr, sizeof(s->addr) - 1);
 		s->addr[sizeof(s->addr) - 1] = 0;
 		/* Running: the sync holds LOCK_EX for its life. */
@@ -224,9 +253,9 @@ int tool_sync_read(const char *path, struct tool_sync *s)
 		 * yet: what we read is then a dead one's. */
 		if (s->running && s->pid > 0 && kill(s->pid, 0) != 0 &&
 		    errno == ESRCH)
-			s->connected = 0;
+			s->connected = s->nodes_up = 0;
 		if (!s->running)
-			s->connected = 0;
+			s->connected = s->nodes_up = 0;
 	}
 	munmap((void *)r, SYNC_FILE_SIZE);
 	close(fd);

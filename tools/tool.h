@@ -157,7 +157,9 @@ struct tool_sync {
 	bool present;      /* a valid record exists */
 	bool running;      /* its sync process is alive (holds the lock) */
 	int32_t pid;
-	uint32_t connected; /* tracking on right now */
+	uint32_t connected; /* tracking on right now, on every node */
+	uint32_t nodes;     /* Redis nodes followed (--redis given) */
+	uint32_t nodes_up;  /* bit i: the i-th node is tracking */
 	uint64_t started, last_connected; /* unix s */
 	uint64_t v[TOOL_SYNC_NCTR];
 	char addr[128];
@@ -175,6 +177,9 @@ void tool_sync_add(struct tool_sync_writer *w, enum tool_sync_ctr i,
 void tool_sync_set(struct tool_sync_writer *w, enum tool_sync_ctr i,
                    uint64_t v);
 void tool_sync_connected(struct tool_sync_writer *w, bool up);
+/* How many nodes are followed and which are tracking (bit i: i-th). */
+void tool_sync_nodes(struct tool_sync_writer *w, unsigned nodes,
+                     uint32_t up);
 void tool_sync_detach(struct tool_sync_writer *w);
 /* Reads the record at path: 0, -ENOENT (no sync ever ran), or
  * SHMC_ECORRUPT (not a record of this version: ignore it). */
