@@ -15,14 +15,15 @@
 #include "../helpers.h"
 #include "rhelp.h"
 
-static char sock[600];
-static pid_t redis_pid;
+static char sock[RH_SERVERS][600];
+static pid_t redis_pid[RH_SERVERS];
 static pid_t kids[16];
 
 static void reap_all(void)
 {
-	if (redis_pid > 0)
-		kill(redis_pid, SIGKILL);
+	for (int i = 0; i < RH_SERVERS; i++)
+		if (redis_pid[i] > 0)
+			kill(redis_pid[i], SIGKILL);
 	for (int i = 0; i < 16; i++)
 		if (kids[i] > 0)
 			kill(kids[i], SIGKILL);
@@ -56,11 +57,21 @@ uint64_t rh_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+const char *rh_sock_n(int i)
+{
+	assert_true(i >= 0 && i < RH_SERVERS);
+	if (!sock[i][0] && i == 0)
+		snprintf(sock[0], sizeof(sock[0]), "%s/redis.sock",
+		         th_private_dir());
+	else if (!sock[i][0])
+		snprintf(sock[i], sizeof(sock[i]), "%s/redis%d.sock",
+		         th_private_dir(), i);
+	return sock[i];
+}
+
 const char *rh_sock(void)
 {
-	if (!sock[0])
-		snprintf(sock, sizeof(sock), "%s/redis.sock", th_private_dir());
-	return sock;
+	return rh_sock_n(0);
 }
 
 static void redis_try(void)
@@ -69,30 +80,30 @@ static void redis_try(void)
 		th_skip("redis-server is not installed (Debian: redis-server)");
 }
 
-pid_t rh_redis_start(void)
+pid_t rh_redis_start_n(int i)
 {
 	redis_try();
-	if (redis_pid > 0) /* a failed test left it running */
-		rh_redis_stop(SIGKILL);
+	if (redis_pid[i] > 0) /* a failed test left it running */
+		rh_redis_stop_n(i, SIGKILL);
 	const char *dir = th_private_dir();
-	rh_sock();
-	unlink(sock);
+	const char *sk = rh_sock_n(i);
+	unlink(sk);
 	pid_t p = fork();
 	assert_true(p >= 0);
 	if (p == 0) {
 		char log[700];
-		snprintf(log, sizeof(log), "%s/redis.log", dir);
+		snprintf(log, sizeof(log), "%s/redis%.0d.log", dir, i);
 		execlp("redis-server", "redis-server", "--port", "0",
-		       "--unixsocket", sock, "--unixsocketperm", "700",
+		       "--unixsocket", sk, "--unixsocketperm", "700",
 		       "--save", "", "--appendonly", "no", "--dir", dir,
 		       "--logfile", log, (char *)NULL);
 		_exit(127);
 	}
-	redis_pid = p;
+	redis_pid[i] = p;
 	remember(p);
 	uint64_t until = rh_now_ns() + 5000000000ull;
 	while (rh_now_ns() < until) {
-		redisContext *r = redisConnectUnix(sock);
+		redisContext *r = redisConnectUnix(sk);
 		if (r && !r->err) {
 			redisReply *rep = redisCommand(r, "PING");
 			bool ok = rep && rep->type == REDIS_REPLY_STATUS;
@@ -106,15 +117,22 @@ pid_t rh_redis_start(void)
 		}
 		usleep(10000);
 	}
-	fail_msg("redis-server did not answer on %s within 5 s", sock);
+	fail_msg("redis-server did not answer on %s within 5 s", sk);
 	return -1;
 }
 
-static void reap(pid_t p, int sig)
+pid_t rh_redis_start(void)
 {
-	kill(p, sig);
+	return rh_redis_start_n(0);
+}
+
+/* sig 0: sends none, only waits. */
+static int reap(pid_t p, int sig)
+{
+	if (sig)
+		kill(p, sig);
 	uint64_t until = rh_now_ns() + 5000000000ull;
-	int st;
+	int st = 0;
 	while (waitpid(p, &st, WNOHANG) == 0) {
 		if (rh_now_ns() > until) {
 			kill(p, SIGKILL);
@@ -123,24 +141,36 @@ static void reap(pid_t p, int sig)
 		}
 		usleep(5000);
 	}
+	return st;
+}
+
+void rh_redis_stop_n(int i, int sig)
+{
+	if (redis_pid[i] <= 0)
+		return;
+	reap(redis_pid[i], sig);
+	forget(redis_pid[i]);
+	redis_pid[i] = 0;
 }
 
 void rh_redis_stop(int sig)
 {
-	if (redis_pid <= 0)
-		return;
-	reap(redis_pid, sig);
-	forget(redis_pid);
-	redis_pid = 0;
+	rh_redis_stop_n(0, sig);
+}
+
+redisContext *rh_client_n(int i)
+{
+	struct timeval tv = {5, 0};
+	redisContext *r = redisConnectUnixWithTimeout(rh_sock_n(i), tv);
+	if (!r || r->err)
+		fail_msg("connect %s: %s", rh_sock_n(i),
+		         r ? r->errstr : "no memory");
+	return r;
 }
 
 redisContext *rh_client(void)
 {
-	struct timeval tv = {5, 0};
-	redisContext *r = redisConnectUnixWithTimeout(rh_sock(), tv);
-	if (!r || r->err)
-		fail_msg("connect %s: %s", sock, r ? r->errstr : "no memory");
-	return r;
+	return rh_client_n(0);
 }
 
 void rh_cmd(redisContext *r, const char *fmt, ...)
@@ -193,10 +223,11 @@ pid_t rh_sync_start(const char *name, ...)
 	return p;
 }
 
-void rh_sync_stop(pid_t pid, int sig)
+int rh_sync_stop(pid_t pid, int sig)
 {
-	reap(pid, sig);
+	int st = reap(pid, sig);
 	forget(pid);
+	return st;
 }
 
 struct tool_sync rh_sync_read(const char *name)

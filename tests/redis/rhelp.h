@@ -17,14 +17,21 @@
 
 #include "tool.h"
 
+/* Up to RH_SERVERS independent servers, numbered from 0; the functions
+ * without _n are those of server 0 (the one rh_sync_start() names). */
+#define RH_SERVERS 4
 /* The socket path ("unix:" + it is the --redis address). */
 const char *rh_sock(void);
+const char *rh_sock_n(int i);
 /* Starts redis-server and waits until it answers (5 s at most). */
 pid_t rh_redis_start(void);
+pid_t rh_redis_start_n(int i);
 /* Sends sig to redis-server and reaps it (5 s at most). */
 void rh_redis_stop(int sig);
+void rh_redis_stop_n(int i, int sig);
 /* A new client connection; fails the test if none. */
 redisContext *rh_client(void);
+redisContext *rh_client_n(int i);
 /* A command's reply must be a status, integer or string: fails if not. */
 void rh_cmd(redisContext *r, const char *fmt, ...);
 /* Calls of `cmd` so far (INFO commandstats). */
@@ -32,7 +39,8 @@ uint64_t rh_calls(redisContext *r, const char *cmd);
 
 /* Starts `shmcache sync NAME --redis unix:SOCK -q ARGS...` (NULL-ended). */
 pid_t rh_sync_start(const char *name, ...);
-void rh_sync_stop(pid_t pid, int sig);
+/* Sends sig (0: none) and waits (5 s at most): the wait status. */
+int rh_sync_stop(pid_t pid, int sig);
 /* The sync's record (zeros when none yet). */
 struct tool_sync rh_sync_read(const char *name);
 /* Waits until the sync of name is tracking and has made more than
