@@ -1,5 +1,5 @@
 /*
- * cmd_sync.c - `shmcache sync NAME --redis ADDR [--prefix P ...]`: keeps
+ * cmd_sync.c - `shmcache sync NAME --redis ADDR... [--prefix P ...]`: keeps
  * the cache coherent with Redis by Redis's own client-side caching
  * protocol, so the cache can be every worker's one L1 in front of Redis.
  *
@@ -34,8 +34,25 @@
  * --prefix, the probe's prefix is tracked too (unless a tracked prefix
  * covers it already).  --probe 0: no probe, a PING every second instead.
  *
+ * SEVERAL NODES (a Redis Cluster)
+ * Tracking is per node: a node reports writes to the keys it holds only.
+ * Each --redis (at most MAX_NODES) gets its own session - both
+ * connections, its own probe, its own backoff - and one poll() follows
+ * every node's pub/sub connection.  An invalidation from any node deletes
+ * its keys.  A node's session lost means writes to that node's keys go
+ * unreported: every tracked prefix is flushed (keys are not sorted by
+ * node here), that node alone is reconnected with its backoff, and the
+ * prefixes are flushed again once its tracking is on; the other
+ * sessions go on.  The record says "connected" only while every node
+ * tracks, and which ones do.  Connecting and the probe's SET are
+ * blocking calls of at most --timeout each: while one node is being
+ * reconnected, the others' invalidations wait in their sockets (none is
+ * lost).  In a cluster the probe key lives on one node; the others
+ * answer its SET with -MOVED, and take a PING instead for 60 s before
+ * trying again (after resharding the key may have come to them).
+ *
  * The counters go to SHMCACHE_DIR/shmcache-sync.NAME (syncfile.c), read
- * by stats, top and the exporter.
+ * by stats, top and the exporter; they are totals over the nodes.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -54,13 +71,29 @@
 
 #define PROBE_PREFIX "__shmcache_sync_probe:"
 #define MAX_PREFIXES 64
+#define MAX_NODES 16
 #define LOST 1  /* the session ended: flush and reconnect */
 #define FATAL 2 /* Redis refused what we asked: exit */
 
+/* One Redis node and its tracking session. */
+struct node {
+	const char *addr_text;
+	struct shmc__raddr addr;
+	redisContext *sub, *cmd;       /* both NULL: no session */
+	bool up;                       /* tracking on, flushed after */
+	bool was_up;                   /* tracking was on once */
+	double backoff;                /* next wait after a loss, s */
+	uint64_t retry_at, t_on;       /* ns: next attempt; tracking on */
+	uint64_t probe_t0, next_check; /* ns; probe_t0 0 = none pending */
+	uint64_t no_probe_until;       /* ns: -MOVED for the probe key */
+	char why[256];                 /* why the session ended */
+};
+
 struct sync {
 	shmc_t *c;
-	const char *name, *addr_text;
-	struct shmc__raddr addr;
+	const char *name;
+	struct node node[MAX_NODES];
+	size_t nn;
 	const char *prefix[MAX_PREFIXES];
 	size_t np;
 	double probe_s, backoff_max;
@@ -69,23 +102,22 @@ struct sync {
 	char probe_key[SHMC_KEY_MAX + 1];
 	size_t probe_klen;
 	struct tool_sync_writer *w;
-	redisContext *sub, *cmd;
-	uint64_t probe_t0, next_check; /* ns; probe_t0 0 = none pending */
-	uint64_t lag_max;              /* largest probe lag, ns */
-	char why[256];                 /* why the session ended */
+	uint64_t lag_max; /* largest probe lag, ns */
 };
 
 static void help(void)
 {
-	printf("Usage: shmcache sync NAME --redis ADDR [--prefix P ...] "
-	       "[--probe SECS] [--timeout SECS] [--backoff-max SECS] "
-	       "[-q | --quiet]\n\n"
+	printf("Usage: shmcache sync NAME --redis ADDR [--redis ADDR ...] "
+	       "[--prefix P ...]\n       [--probe SECS] [--timeout SECS] "
+	       "[--backoff-max SECS] [-q | --quiet]\n\n"
 	       "Keeps cache NAME coherent with Redis (CLIENT TRACKING, "
 	       "broadcast mode):\ndeletes the keys Redis invalidates; "
-	       "flushes the tracked prefixes at start,\nwhen the connection "
+	       "flushes the tracked prefixes at start,\nwhen a connection "
 	       "is lost and on FLUSHALL.  Runs until SIGINT or SIGTERM.\n\n"
 	       "  --redis ADDR        unix:/path, /path, host:port or "
-	       "[v6]:port\n"
+	       "[v6]:port; repeat for\n"
+	       "                      every primary of a cluster (at most "
+	       "%d)\n"
 	       "  --prefix P          track keys starting with P (repeat; "
 	       "default: all keys)\n"
 	       "  --probe SECS        measure the lag every SECS (default 1; "
@@ -94,7 +126,8 @@ static void help(void)
 	       "  --backoff-max SECS  longest wait between reconnects "
 	       "(default 5)\n"
 	       "  -q, --quiet         no event lines on standard output\n"
-	       "  -h, --help          this help\n");
+	       "  -h, --help          this help\n",
+	       MAX_NODES);
 }
 
 __attribute__((format(printf, 2, 3))) static void note(struct sync *y,
@@ -115,48 +148,68 @@ __attribute__((format(printf, 2, 3))) static void note(struct sync *y,
 	fflush(stdout);
 }
 
-/* Flushes every tracked prefix; 0 or the library's error. */
-static int flush(struct sync *y, const char *why)
+/* Flushes every tracked prefix; 0 or the library's error.  With several
+ * nodes the reason names the node (n; NULL: none). */
+static int flush(struct sync *y, const struct node *n, const char *why)
 {
 	uint64_t total = 0;
 	for (size_t i = 0; i < (y->np ? y->np : 1); i++) {
 		const char *p = y->np ? y->prefix[i] : "";
-		int n = shmc_del_prefix(y->c, p, strlen(p));
-		if (n < 0) {
-			tool_fail(n, "flush %s", y->name);
-			return n;
+		int rc = shmc_del_prefix(y->c, p, strlen(p));
+		if (rc < 0) {
+			tool_fail(rc, "flush %s", y->name);
+			return rc;
 		}
-		total += (uint64_t)n;
+		total += (uint64_t)rc;
 	}
 	tool_sync_add(y->w, TOOL_SYNC_FLUSHES, 1);
 	tool_sync_add(y->w, TOOL_SYNC_FLUSHED_KEYS, total);
-	note(y, "flushed %llu keys (%s)", (unsigned long long)total, why);
+	if (n && y->nn > 1)
+		note(y, "flushed %llu keys (%s, %s)", (unsigned long long)total,
+		     why, n->addr_text);
+	else
+		note(y, "flushed %llu keys (%s)", (unsigned long long)total,
+		     why);
 	return 0;
 }
 
-static void session_close(struct sync *y)
+/* Tells the record which nodes track; "connected" when all do. */
+static void publish_state(struct sync *y)
 {
-	if (y->sub)
-		redisFree(y->sub);
-	if (y->cmd)
-		redisFree(y->cmd);
-	y->sub = y->cmd = NULL;
-	y->probe_t0 = 0;
-	tool_sync_connected(y->w, false);
+	uint32_t up = 0;
+	for (size_t i = 0; i < y->nn; i++)
+		if (y->node[i].up)
+			up |= 1u << i;
+	tool_sync_nodes(y->w, (unsigned)y->nn, up);
+	tool_sync_connected(y->w, up == (1u << y->nn) - 1);
 }
 
-/* A reply of the expected type, or why not in y->why. */
-static redisReply *expect(struct sync *y, redisContext *ctx, void *r,
+static void session_close(struct sync *y, struct node *n)
+{
+	if (n->sub)
+		redisFree(n->sub);
+	if (n->cmd)
+		redisFree(n->cmd);
+	n->sub = n->cmd = NULL;
+	n->probe_t0 = 0;
+	if (n->up) {
+		n->up = false;
+		publish_state(y);
+	}
+}
+
+/* A reply of the expected type, or why not in n->why. */
+static redisReply *expect(struct node *n, redisContext *ctx, void *r,
                           int type, const char *what)
 {
 	redisReply *rep = r;
 	if (!rep) {
-		snprintf(y->why, sizeof(y->why), "%s: %s", what,
+		snprintf(n->why, sizeof(n->why), "%s: %s", what,
 		         ctx->err ? ctx->errstr : "no reply");
 		return NULL;
 	}
 	if (rep->type != type) {
-		snprintf(y->why, sizeof(y->why), "%s: %.*s", what,
+		snprintf(n->why, sizeof(n->why), "%s: %.*s", what,
 		         rep->type == REDIS_REPLY_ERROR ? (int)rep->len : 16,
 		         rep->type == REDIS_REPLY_ERROR ? rep->str
 		                                        : "unexpected reply");
@@ -167,29 +220,29 @@ static redisReply *expect(struct sync *y, redisContext *ctx, void *r,
 }
 
 /* Connects both, subscribes, turns tracking on: 0, LOST or FATAL. */
-static int session_open(struct sync *y)
+static int session_open(struct sync *y, struct node *n)
 {
 	char err[200];
-	y->sub = shmc__raddr_connect(&y->addr, y->timeout_ms, err, sizeof(err));
-	if (y->sub)
-		y->cmd = shmc__raddr_connect(&y->addr, y->timeout_ms, err,
+	n->sub = shmc__raddr_connect(&n->addr, y->timeout_ms, err, sizeof(err));
+	if (n->sub)
+		n->cmd = shmc__raddr_connect(&n->addr, y->timeout_ms, err,
 		                             sizeof(err));
-	if (!y->sub || !y->cmd) {
-		snprintf(y->why, sizeof(y->why), "connect %s: %s", y->addr_text,
+	if (!n->sub || !n->cmd) {
+		snprintf(n->why, sizeof(n->why), "connect %s: %s", n->addr_text,
 		         err);
 		return LOST;
 	}
-	redisReply *r = expect(y, y->sub, redisCommand(y->sub, "CLIENT ID"),
+	redisReply *r = expect(n, n->sub, redisCommand(n->sub, "CLIENT ID"),
 	                       REDIS_REPLY_INTEGER, "CLIENT ID");
 	if (!r)
-		return y->sub->err ? LOST : FATAL;
+		return n->sub->err ? LOST : FATAL;
 	long long id = r->integer;
 	freeReplyObject(r);
-	r = expect(y, y->sub,
-	           redisCommand(y->sub, "SUBSCRIBE __redis__:invalidate"),
+	r = expect(n, n->sub,
+	           redisCommand(n->sub, "SUBSCRIBE __redis__:invalidate"),
 	           REDIS_REPLY_ARRAY, "SUBSCRIBE");
 	if (!r)
-		return y->sub->err ? LOST : FATAL;
+		return n->sub->err ? LOST : FATAL;
 	freeReplyObject(r);
 	const char *argv[8 + 2 * MAX_PREFIXES];
 	char ids[32];
@@ -209,16 +262,17 @@ static int session_open(struct sync *y)
 		argv[argc++] = "PREFIX";
 		argv[argc++] = PROBE_PREFIX;
 	}
-	r = expect(y, y->cmd, redisCommandArgv(y->cmd, argc, argv, NULL),
+	r = expect(n, n->cmd, redisCommandArgv(n->cmd, argc, argv, NULL),
 	           REDIS_REPLY_STATUS, "CLIENT TRACKING");
 	if (!r)
-		return y->cmd->err ? LOST : FATAL;
+		return n->cmd->err ? LOST : FATAL;
 	freeReplyObject(r);
-	y->next_check = 0;
+	n->next_check = 0;
+	n->no_probe_until = 0;
 	return 0;
 }
 
-static void on_keys(struct sync *y, const redisReply *keys)
+static void on_keys(struct sync *y, struct node *n, const redisReply *keys)
 {
 	uint64_t deleted = 0;
 	for (size_t i = 0; i < keys->elements; i++) {
@@ -226,16 +280,16 @@ static void on_keys(struct sync *y, const redisReply *keys)
 		if (k->type != REDIS_REPLY_STRING || k->len == 0 ||
 		    k->len > SHMC_KEY_MAX)
 			continue; /* no such key can be in the cache */
-		if (y->probe_t0 && (size_t)k->len == y->probe_klen &&
+		if (n->probe_t0 && (size_t)k->len == y->probe_klen &&
 		    !memcmp(k->str, y->probe_key, y->probe_klen)) {
-			uint64_t lag = tool_now_ns() - y->probe_t0;
+			uint64_t lag = tool_now_ns() - n->probe_t0;
 			tool_sync_set(y->w, TOOL_SYNC_LAG_NS, lag);
 			tool_sync_add(y->w, TOOL_SYNC_PROBES, 1);
 			if (lag > y->lag_max) {
 				y->lag_max = lag;
 				tool_sync_set(y->w, TOOL_SYNC_PROBE_MAX_NS, lag);
 			}
-			y->probe_t0 = 0;
+			n->probe_t0 = 0;
 			continue;
 		}
 		int rc = shmc_del(y->c, k->str, (size_t)k->len);
@@ -248,7 +302,7 @@ static void on_keys(struct sync *y, const redisReply *keys)
 }
 
 /* One message from the pub/sub connection: 0, LOST or FATAL. */
-static int on_message(struct sync *y, const redisReply *r)
+static int on_message(struct sync *y, struct node *n, const redisReply *r)
 {
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
@@ -257,39 +311,52 @@ static int on_message(struct sync *y, const redisReply *r)
 	tool_sync_add(y->w, TOOL_SYNC_INVALIDATIONS, 1);
 	const redisReply *keys = r->element[2];
 	if (keys->type == REDIS_REPLY_ARRAY) {
-		on_keys(y, keys);
+		on_keys(y, n, keys);
 		return 0;
 	}
 	/* A null key list: FLUSHALL or FLUSHDB. */
-	return flush(y, "FLUSHALL or FLUSHDB in Redis") ? FATAL : 0;
+	if (!flush(y, n, "FLUSHALL or FLUSHDB in Redis"))
+		return 0;
+	n->why[0] = 0;
+	return FATAL;
 }
 
-/* The timed checks: the probe (or a PING).  0 or LOST. */
-static int check(struct sync *y, uint64_t now)
+/* The timed checks of one node: the probe (or a PING).  0 or LOST. */
+static int check(struct sync *y, struct node *n, uint64_t now)
 {
-	if (y->probe_t0 &&
-	    now - y->probe_t0 > 5ull * y->timeout_ms * 1000000ull) {
-		snprintf(y->why, sizeof(y->why),
+	if (n->probe_t0 &&
+	    now - n->probe_t0 > 5ull * y->timeout_ms * 1000000ull) {
+		snprintf(n->why, sizeof(n->why),
 		         "no invalidation for the probe in %u ms",
 		         5 * y->timeout_ms);
 		return LOST;
 	}
-	if (now < y->next_check)
+	if (now < n->next_check)
 		return 0;
 	redisReply *r;
-	if (y->probing && !y->probe_t0) {
-		y->probe_t0 = now ? now : 1;
-		r = expect(y, y->cmd,
-		           redisCommand(y->cmd, "SET %b %llu PX 60000",
-		                        y->probe_key, y->probe_klen,
-		                        (unsigned long long)now),
-		           REDIS_REPLY_STATUS, "probe SET");
-		y->next_check = now + (uint64_t)(y->probe_s * 1e9);
+	bool probing = y->probing && now >= n->no_probe_until;
+	if (probing && !n->probe_t0) {
+		n->probe_t0 = now ? now : 1;
+		r = redisCommand(n->cmd, "SET %b %llu PX 60000", y->probe_key,
+		                 y->probe_klen, (unsigned long long)now);
+		n->next_check = now + (uint64_t)(y->probe_s * 1e9);
+		const redisReply *e = r;
+		if (e && e->type == REDIS_REPLY_ERROR &&
+		    (!strncmp(e->str, "MOVED ", 6) ||
+		     !strncmp(e->str, "ASK ", 4))) {
+			/* A cluster node that does not hold the probe key:
+			 * PING it for a while. */
+			n->probe_t0 = 0;
+			n->no_probe_until = now + 60000000000ull;
+			freeReplyObject(r);
+			return 0;
+		}
+		r = expect(n, n->cmd, r, REDIS_REPLY_STATUS, "probe SET");
 	} else {
-		r = expect(y, y->cmd, redisCommand(y->cmd, "PING"),
+		r = expect(n, n->cmd, redisCommand(n->cmd, "PING"),
 		           REDIS_REPLY_STATUS, "PING");
-		if (!y->probing)
-			y->next_check = now + 1000000000ull;
+		if (!probing)
+			n->next_check = now + 1000000000ull;
 	}
 	if (!r)
 		return LOST;
@@ -297,42 +364,136 @@ static int check(struct sync *y, uint64_t now)
 	return 0;
 }
 
-/* Follows invalidations until the session ends: LOST, FATAL, or 0 on a
- * stop signal. */
-static int session_run(struct sync *y)
+/* Handles the replies hiredis has read from n already, then the timed
+ * checks: 0, LOST or FATAL. */
+static int drain(struct sync *y, struct node *n)
+{
+	void *rep = NULL;
+	int rc = 0;
+	while (rc == 0 && redisGetReplyFromReader(n->sub, &rep) == REDIS_OK &&
+	       rep) {
+		rc = on_message(y, n, rep);
+		freeReplyObject(rep);
+		rep = NULL;
+	}
+	if (n->sub->err) {
+		snprintf(n->why, sizeof(n->why), "read: %s", n->sub->errstr);
+		return LOST;
+	}
+	if (rc)
+		return rc;
+	return check(y, n, tool_now_ns());
+}
+
+/* Opens n's session; once tracking is on, flushes (loads since the last
+ * flush were not covered) and only then says so in the record, so whoever
+ * sees "connected" knows the cache is clean.  0, LOST or FATAL. */
+static int node_open(struct sync *y, struct node *n)
+{
+	int rc = session_open(y, n);
+	if (rc)
+		return rc;
+	note(y, "tracking %s (%zu prefixes)", n->addr_text, y->np);
+	n->t_on = tool_now_ns();
+	if (flush(y, n, "tracking on")) {
+		n->why[0] = 0; /* flush() said why */
+		return FATAL;
+	}
+	if (n->was_up)
+		tool_sync_add(y->w, TOOL_SYNC_RECONNECTS, 1);
+	n->was_up = n->up = true;
+	publish_state(y);
+	return 0;
+}
+
+/* n's session ended (rc LOST): drop it, flush if its tracking was on,
+ * and set the time of the next attempt.  0, or FATAL when the flush
+ * fails. */
+static int node_lost(struct sync *y, struct node *n)
+{
+	bool was_on = n->t_on != 0;
+	uint64_t now = tool_now_ns();
+	/* Only a session that held as long as the longest wait starts the
+	 * waits afresh: one that Redis ends at once (a refused probe,
+	 * -LOADING) keeps doubling them, or every 0.1 s would flush the
+	 * cache twice. */
+	if (was_on && (double)(now - n->t_on) >= y->backoff_max * 1e9)
+		n->backoff = 0.1;
+	n->t_on = 0;
+	session_close(y, n);
+	if (y->nn > 1 && strncmp(n->why, "connect ", 8) != 0)
+		note(y, "%s: %s; reconnecting in %.1f s", n->addr_text, n->why,
+		     n->backoff);
+	else
+		note(y, "%s; reconnecting in %.1f s", n->why, n->backoff);
+	if (was_on && flush(y, n, "tracking lost")) {
+		n->why[0] = 0;
+		return FATAL;
+	}
+	n->retry_at = tool_now_ns() + (uint64_t)(n->backoff * 1e9);
+	n->backoff = n->backoff * 2 < y->backoff_max ? n->backoff * 2
+	                                             : y->backoff_max;
+	return 0;
+}
+
+/* One turn of the loop: opens the sessions that are due, handles what
+ * was read, waits (100 ms at most) for more.  0 or FATAL (why in
+ * *fatal). */
+static int step(struct sync *y, struct node **fatal)
 {
 	volatile int *stop = tool_stop_flag();
-	while (!*stop) {
-		/* Replies hiredis has read already come first. */
-		void *rep = NULL;
+	struct pollfd pfd[MAX_NODES];
+	struct node *pn[MAX_NODES];
+	int np = 0, wait_ms = 100;
+	for (size_t i = 0; i < y->nn && !*stop; i++) {
+		struct node *n = &y->node[i];
 		int rc = 0;
-		while (rc == 0 &&
-		       redisGetReplyFromReader(y->sub, &rep) == REDIS_OK &&
-		       rep) {
-			rc = on_message(y, rep);
-			freeReplyObject(rep);
-			rep = NULL;
+		if (!n->sub && tool_now_ns() >= n->retry_at)
+			rc = node_open(y, n);
+		if (rc == 0 && n->up)
+			rc = drain(y, n);
+		if (rc == LOST)
+			rc = node_lost(y, n);
+		if (rc) {
+			*fatal = n;
+			return FATAL;
 		}
-		if (y->sub->err) {
-			snprintf(y->why, sizeof(y->why), "read: %s",
-			         y->sub->errstr);
-			return LOST;
+		if (n->up) {
+			pfd[np] = (struct pollfd){.fd = n->sub->fd,
+			                          .events = POLLIN};
+			pn[np++] = n;
+		} else {
+			uint64_t now = tool_now_ns();
+			int ms = n->retry_at > now
+			             ? (int)((n->retry_at - now) / 1000000 + 1)
+			             : 0;
+			if (ms < wait_ms)
+				wait_ms = ms;
 		}
-		if (rc)
-			return rc;
-		if ((rc = check(y, tool_now_ns())))
-			return rc;
-		struct pollfd pfd = {.fd = y->sub->fd, .events = POLLIN};
-		int n = poll(&pfd, 1, 100);
-		if (n < 0 && errno != EINTR) {
-			snprintf(y->why, sizeof(y->why), "poll: %s",
+	}
+	if (*stop)
+		return 0;
+	int got = poll(pfd, (nfds_t)np, wait_ms);
+	if (got < 0 && errno != EINTR) {
+		/* Not a node's fault: every session is suspect. */
+		for (int i = 0; i < np; i++) {
+			snprintf(pn[i]->why, sizeof(pn[i]->why), "poll: %s",
 			         strerror(errno));
-			return LOST;
+			if (node_lost(y, pn[i])) {
+				*fatal = pn[i];
+				return FATAL;
+			}
 		}
-		if (n > 0 && redisBufferRead(y->sub) != REDIS_OK) {
-			snprintf(y->why, sizeof(y->why), "read: %s",
-			         y->sub->errstr);
-			return LOST;
+		return 0;
+	}
+	for (int i = 0; i < np && got > 0; i++) {
+		struct node *n = pn[i];
+		if (!pfd[i].revents || redisBufferRead(n->sub) == REDIS_OK)
+			continue;
+		snprintf(n->why, sizeof(n->why), "read: %s", n->sub->errstr);
+		if (node_lost(y, n)) {
+			*fatal = n;
+			return FATAL;
 		}
 	}
 	return 0;
@@ -341,51 +502,24 @@ static int session_run(struct sync *y)
 static int run(struct sync *y)
 {
 	volatile int *stop = tool_stop_flag();
-	double backoff = 0.1;
-	bool was_up = false;
 	/* Whatever the cache holds from before may be stale. */
-	if (flush(y, "start"))
+	if (flush(y, NULL, "start"))
 		return TOOL_EXIT_FAIL;
-	while (!*stop) {
-		int rc = session_open(y);
-		bool lost = rc == 0; /* tracking was on until now */
-		if (rc == 0) {
-			note(y, "tracking %s (%zu prefixes)", y->addr_text,
-			     y->np);
-			/* Loads since the last flush were not covered.  The
-			 * record says "connected" only after it, so whoever
-			 * sees that knows the cache is clean. */
-			uint64_t t0 = tool_now_ns();
-			if (flush(y, "tracking on")) {
-				rc = FATAL;
-			} else {
-				if (was_up)
-					tool_sync_add(y->w,
-					              TOOL_SYNC_RECONNECTS, 1);
-				tool_sync_connected(y->w, true);
-				rc = session_run(y);
-			}
-			was_up = true;
-			/* Only a session that held as long as the longest
-			 * wait starts the waits afresh: one that Redis ends
-			 * at once (a refused probe, -LOADING) keeps doubling
-			 * them, or every 0.1 s would flush the cache twice. */
-			if ((double)(tool_now_ns() - t0) >= y->backoff_max * 1e9)
-				backoff = 0.1;
-		}
-		session_close(y);
-		if (rc == FATAL) {
-			tool_msg("%s", y->why);
-			return TOOL_EXIT_FAIL;
-		}
-		if (*stop)
-			break;
-		note(y, "%s; reconnecting in %.1f s", y->why, backoff);
-		if (lost && flush(y, "tracking lost"))
-			return TOOL_EXIT_FAIL;
-		tool_sleep(backoff, stop);
-		backoff = backoff * 2 < y->backoff_max ? backoff * 2
-		                                       : y->backoff_max;
+	for (size_t i = 0; i < y->nn; i++)
+		y->node[i].backoff = 0.1;
+	publish_state(y);
+	struct node *fatal = NULL;
+	int rc = 0;
+	while (!*stop && rc == 0)
+		rc = step(y, &fatal);
+	for (size_t i = 0; i < y->nn; i++)
+		session_close(y, &y->node[i]);
+	if (rc) {
+		if (fatal->why[0] && y->nn > 1)
+			tool_msg("%s: %s", fatal->addr_text, fatal->why);
+		else if (fatal->why[0])
+			tool_msg("%s", fatal->why);
+		return TOOL_EXIT_FAIL;
 	}
 	note(y, "stopped");
 	return TOOL_EXIT_OK;
@@ -415,6 +549,28 @@ static void setup_probe(struct sync *y)
 	}
 }
 
+/* The addresses for the record: as many as fit whole, then "+N more". */
+static const char *addr_list(const struct sync *y, char *out, size_t len)
+{
+	size_t used = 0, i;
+	out[0] = 0;
+	for (i = 0; i < y->nn; i++) {
+		const char *a = y->node[i].addr_text;
+		/* room for this one and a " +16 more" after it */
+		size_t need = (i ? 1 : 0) + strlen(a) + (i + 1 < y->nn ? 10 : 0);
+		if (i && used + need >= len)
+			break;
+		int k = snprintf(out + used, len - used, "%s%s", i ? " " : "",
+		                 a);
+		if (k < 0 || (size_t)k >= len - used)
+			break; /* the first alone is cut: the record's width */
+		used += (size_t)k;
+	}
+	if (i < y->nn)
+		snprintf(out + used, len - used, " +%zu more", y->nn - i);
+	return out;
+}
+
 int cmd_sync(int argc, char **argv)
 {
 	enum { O_REDIS = 256, O_PREFIX, O_PROBE, O_TIMEOUT, O_BACKOFF };
@@ -433,8 +589,12 @@ int cmd_sync(int argc, char **argv)
 	while ((ch = tool_getopt(argc, argv, "qh", lo)) != -1) {
 		switch (ch) {
 		case O_REDIS:
-			y.addr_text = optarg;
-			if (shmc__raddr_parse(optarg, &y.addr)) {
+			if (y.nn == MAX_NODES) {
+				tool_msg("--redis: at most %d", MAX_NODES);
+				return tool_usage_error();
+			}
+			y.node[y.nn].addr_text = optarg;
+			if (shmc__raddr_parse(optarg, &y.node[y.nn++].addr)) {
 				tool_fail(-EINVAL, "--redis: bad address '%s' "
 				                   "(unix:/path or host:port)",
 				          optarg);
@@ -485,7 +645,7 @@ int cmd_sync(int argc, char **argv)
 		tool_msg(optind >= argc ? "missing NAME" : "too many arguments");
 		return tool_usage_error();
 	}
-	if (!y.addr_text) {
+	if (!y.nn) {
 		tool_msg("missing --redis ADDR");
 		return tool_usage_error();
 	}
@@ -497,14 +657,16 @@ int cmd_sync(int argc, char **argv)
 	char path[4200];
 	struct stat st;
 	int32_t holder = 0;
+	char addrs[128];
 	rc = shmc_info(y.c, &info);
 	if (!rc)
 		rc = tool_sync_path(info.path, y.name, path, sizeof(path));
 	if (!rc && stat(info.path, &st) != 0)
 		rc = -errno;
 	if (!rc)
-		rc = tool_sync_attach(path, st.st_mode & 0666, y.addr_text,
-		                      &y.w, &holder);
+		rc = tool_sync_attach(path, st.st_mode & 0666,
+		                      addr_list(&y, addrs, sizeof(addrs)), &y.w,
+		                      &holder);
 	if (rc == -EBUSY) {
 		tool_msg("another sync runs for %s (pid %d)", y.name, holder);
 		shmc_close(y.c);

@@ -268,6 +268,10 @@ static void test_error_entries(void **state)
 		} else if (!strcmp(s, "sync")) {
 			C(s, "live");
 			C(s, "live", "--redis", "nonsense");
+#define R_ "--redis=unix:/nonexistent" /* one word: argv holds 31 */
+			C(s, "live", R_, R_, R_, R_, R_, R_, R_, R_, R_, R_, R_,
+			  R_, R_, R_, R_, R_, R_); /* 17 nodes: one too many */
+#undef R_
 		} else if (!strcmp(s, "resize")) {
 			C(s, "live", "--memory", "1T");
 			C(s, "live", "--memory", "64K");
