@@ -98,7 +98,11 @@
  * at the end as at the start.  Then no live writer was inside a window
  * (each pop or push would have moved a word, and a window spanning the
  * whole walk keeps its head locked), so what is unfound is unreachable for
- * good.  Otherwise the bit stays set for a later try.
+ * good.  Otherwise the bit stays set for a later try.  A head past the
+ * geometry may keep the chain a dead split or merge left it (the next
+ * split of it takes the chain over); a trim gives such chains back before
+ * it punches their heads' pages (ix_unchain), which would cut the only
+ * link to them after their audit.
  *
  * GEOMETRY FROM THE SEGMENT
  * index_geom is shared memory and is never trusted: lookups mask the
@@ -1252,9 +1256,39 @@ void shmc__ix_prepare(struct shmc *c, struct shmc__thr *t)
 	}
 }
 
+/*
+ * index_lock held: gives back the overflow chains of the committed head
+ * buckets [from, to), all past geometry g's buckets, before their pages
+ * are punched.  A split that died after its step 1, or a merge before its
+ * step 3, left its buddy a chain (kept for the next split of it): the
+ * punch would zero the buddy's lock word, the chain's only link, and its
+ * buckets would be in none of the pool's three places, found by no later
+ * audit unless a death asked for one.  No writer links anything to these
+ * heads (shmc__ix_lock sends none of them here, and splits need
+ * index_lock), so a head without a link is skipped unlocked.
+ */
+static void ix_unchain(struct shmc *c, struct shmc__thr *t, uint64_t from,
+                       uint64_t to, struct gather *ga)
+{
+	/* to is from index_committed, shared memory: never into the pool */
+	uint64_t heads = c->index_max_mask + 1 - c->pool_max;
+	for (uint64_t b = from; b < to && b < heads; b++) {
+		struct shmc__bucket *bk = shmc__bucket_at(c, b);
+		if (!shmc__lk_link(shmc__load(&bk->lock, __ATOMIC_RELAXED)))
+			continue;
+		/* Locked, with an intent: a kill between the cut and the
+		 * pushes of chain_write is a pool window its reclaim audits. */
+		shmc__bucket_lock(c, t, b, 1, false);
+		gather(c, bk, ga);
+		chain_write(c, bk, NULL, 0, ga->links, ga->nlinks);
+		shmc__bucket_unlock(c, t, b, 1);
+	}
+}
+
 /* Releases index pages beyond what geometry g can reach (index_lock
- * held, so g stays the geometry). */
-static void ix_trim(struct shmc *c, struct shmc__thr *t, uint64_t g)
+ * held, so g stays the geometry); ga is scratch for ix_unchain. */
+static void ix_trim(struct shmc *c, struct shmc__thr *t, uint64_t g,
+                    struct gather *ga)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	if (!geom_valid(c, g))
@@ -1263,6 +1297,10 @@ static void ix_trim(struct shmc *c, struct shmc__thr *t, uint64_t g)
 	keep = (keep + IX_CHUNK - 1) & ~(uint64_t)(IX_CHUNK - 1);
 	if (keep >= h->index_committed)
 		return;
+	/* Before the grace period: if the trim gives up there, the heads
+	 * stay committed without chains, which a split rewrites anyway. */
+	ix_unchain(c, t, keep / SHMC__BUCKET_SIZE,
+	           h->index_committed / SHMC__BUCKET_SIZE, ga);
 	/*
 	 * A reader that loaded an older, larger geometry may still read the
 	 * buckets the merges gave up, until it leaves its section: a grace
@@ -1306,7 +1344,7 @@ int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets)
 		else
 			break;
 	}
-	ix_trim(c, t, h->index_geom);
+	ix_trim(c, t, h->index_geom, &g[0]);
 	pthread_mutex_unlock(&h->index_lock);
 	free(g);
 	return rc == SHMC_EBUDGET ? 0 : rc;
