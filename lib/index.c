@@ -93,12 +93,13 @@
  * opens the cache, when a thread first touches it, and by check) walks
  * the stack, the fresh range and the chain of every committed head bucket
  * holding index_lock, and gives back what it did not find, but only if
- * the walk was quiet: no head bucket locked when it was walked, and
- * pool_free (its tag moves on every push and pop) and pool_fresh the same
- * at the end as at the start.  Then no live writer was inside a window
- * (each pop or push would have moved a word, and a window spanning the
- * whole walk keeps its head locked), so what is unfound is unreachable for
- * good.  Otherwise the bit stays set for a later try.  A head past the
+ * the walk was quiet: no head bucket locked when it was read, nor its
+ * word changed by the end of the walk of its chain, and pool_free (its
+ * tag moves on every push and pop) and pool_fresh the same at the end as
+ * at the start.  Then no live writer was inside a window (a pop or push
+ * during the walk moves a pool word, a window open when its head was read
+ * keeps that head locked, and a cut while its chain was walked moves the
+ * head's word), so what is unfound is unreachable for good.  Otherwise the bit stays set for a later try.  A head past the
  * geometry may keep the chain a dead split or merge left it (the next
  * split of it takes the chain over); a trim gives such chains back before
  * it punches their heads' pages (ix_unchain), which would cut the only
@@ -1067,6 +1068,8 @@ static bool pool_walk(struct shmc *c, struct shmc__pool_acct *a,
 			break;
 		}
 		uint32_t link = shmc__lk_link(w);
+		if (link)
+			ix_fault(SHMC__IXF_AUDIT);
 		for (unsigned n = 0; link && n < SHMC__CHAIN_MAX; n++) {
 			if (link > pc) {
 				a->bad = "a chain links a bucket beyond the "
@@ -1082,6 +1085,26 @@ static bool pool_walk(struct shmc *c, struct shmc__pool_acct *a,
 			/* Acquire: as shmc__chain_next. */
 			link = shmc__lk_link(shmc__load(
 			    &shmc__pool_at(c, link)->lock, __ATOMIC_ACQUIRE));
+		}
+		/*
+		 * The head was unlocked when we read it, not necessarily
+		 * while we walked its chain: a writer that locked it since
+		 * may have cut the chain's tail (chain_shrink) and not pushed
+		 * it yet; we missed it, the pool words have not moved, and
+		 * giving it back would put it on the stack twice.  So the
+		 * head's word again, seqlock-style: the chain loads above are
+		 * ordered before it (read barrier), and pair with the locking
+		 * cmpxchg (a full barrier) of shmc__bucket_lock that comes
+		 * before any cut or link under the head: a walk that saw one
+		 * sees the head locked or its version moved here.  A head
+		 * without a link needs no walk: a link added since is a pop,
+		 * which moves a pool word.
+		 */
+		if (shmc__lk_link(w)) {
+			cmm_smp_rmb();
+			if (shmc__load(&shmc__bucket_at(c, b)->lock,
+			               __ATOMIC_RELAXED) != w)
+				quiet = false;
 		}
 	}
 	/* The walk's loads before these re-reads (read barrier), as in the
