@@ -58,14 +58,15 @@ static void die_at_second_append(int point)
 		raise(SIGKILL);
 }
 
-/* Key n of those that go to bucket 0 of 1,024 and to its buddy 1,024. */
-static int buddy_key(char *key, size_t size, unsigned n)
+/* Key n of those whose hash h has h & mask == want. */
+static int key_with(char *key, size_t size, unsigned n, uint64_t mask,
+                    uint64_t want)
 {
 	unsigned found = 0;
 	for (unsigned long i = 0;; i++) {
 		int len = snprintf(key, size, "k%lu", i);
 		uint64_t h = shmc__hash(key, (size_t)len);
-		if ((h & 2047) == 1024 && found++ == n)
+		if ((h & mask) == want && found++ == n)
 			return len;
 	}
 }
@@ -85,7 +86,8 @@ static void trim_gives_back_dead_split_chain(void **state)
 	assert_int_equal(g, (uint64_t)10 << SHMC__GEOM_LEVEL_SHIFT);
 	char key[32];
 	for (unsigned n = 0; n < KEYS; n++) {
-		int len = buddy_key(key, sizeof(key), n);
+		/* bucket 0 of 1,024, and its buddy 1,024 */
+		int len = key_with(key, sizeof(key), n, 2047, 1024);
 		assert_int_equal(shmc_set(c, key, (size_t)len, "v", 1, 0, 0), 0);
 	}
 	assert_int_equal(shmc_close(c), 0);
@@ -171,19 +173,6 @@ static void writer_after_head_read(int point)
 	pipe_wait(to_parent[0]);
 }
 
-/* Key n of those that go to bucket b under geometry g. */
-static int bucket_key(struct shmc *c, uint64_t g, uint64_t b, char *key,
-                      size_t size, unsigned n)
-{
-	unsigned found = 0;
-	for (unsigned long i = 0;; i++) {
-		int len = snprintf(key, size, "a%lu", i);
-		uint64_t h = shmc__hash(key, (size_t)len);
-		if (shmc__geom_bucket(c, g, h) == b && found++ == n)
-			return len;
-	}
-}
-
 static void audit_rereads_each_head(void **state)
 {
 	(void)state;
@@ -194,13 +183,13 @@ static void audit_rereads_each_head(void **state)
 	int err = 0;
 	struct shmc__thr *t = shmc__thr_get(ci, &err);
 	assert_non_null(t);
-	uint64_t g = shmc__load(&ci->map.hdr->index_geom, __ATOMIC_ACQUIRE);
+	assert_int_equal(shmc__ix_resize(ci, t, 1024), 0);
 	/* Bucket 5's chain: the head's 7 entries, 7 in the first overflow
 	 * bucket, the 15th key alone in the second. */
 	char key[32];
 	int len = 0;
 	for (unsigned n = 0; n < 15; n++) {
-		len = bucket_key(ci, g, 5, key, sizeof(key), n);
+		len = key_with(key, sizeof(key), n, 1023, 5);
 		assert_int_equal(shmc_set(c, key, (size_t)len, "v", 1, 0, 0), 0);
 	}
 	struct shmc__bucket *p1 = shmc__chain_next(ci, shmc__bucket_at(ci, 5));
