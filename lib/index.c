@@ -93,12 +93,17 @@
  * opens the cache, when a thread first touches it, and by check) walks
  * the stack, the fresh range and the chain of every committed head bucket
  * holding index_lock, and gives back what it did not find, but only if
- * the walk was quiet: no head bucket locked when it was walked, and
- * pool_free (its tag moves on every push and pop) and pool_fresh the same
- * at the end as at the start.  Then no live writer was inside a window
- * (each pop or push would have moved a word, and a window spanning the
- * whole walk keeps its head locked), so what is unfound is unreachable for
- * good.  Otherwise the bit stays set for a later try.
+ * the walk was quiet: no head bucket locked when it was read, nor its
+ * word changed by the end of the walk of its chain, and pool_free (its
+ * tag moves on every push and pop) and pool_fresh the same at the end as
+ * at the start.  Then no live writer was inside a window (a pop or push
+ * during the walk moves a pool word, a window open when its head was read
+ * keeps that head locked, and a cut while its chain was walked moves the
+ * head's word), so what is unfound is unreachable for good.  Otherwise the bit stays set for a later try.  A head past the
+ * geometry may keep the chain a dead split or merge left it (the next
+ * split of it takes the chain over); a trim gives such chains back before
+ * it punches their heads' pages (ix_unchain), which would cut the only
+ * link to them after their audit.
  *
  * GEOMETRY FROM THE SEGMENT
  * index_geom is shared memory and is never trusted: lookups mask the
@@ -1063,6 +1068,8 @@ static bool pool_walk(struct shmc *c, struct shmc__pool_acct *a,
 			break;
 		}
 		uint32_t link = shmc__lk_link(w);
+		if (link)
+			ix_fault(SHMC__IXF_AUDIT);
 		for (unsigned n = 0; link && n < SHMC__CHAIN_MAX; n++) {
 			if (link > pc) {
 				a->bad = "a chain links a bucket beyond the "
@@ -1078,6 +1085,26 @@ static bool pool_walk(struct shmc *c, struct shmc__pool_acct *a,
 			/* Acquire: as shmc__chain_next. */
 			link = shmc__lk_link(shmc__load(
 			    &shmc__pool_at(c, link)->lock, __ATOMIC_ACQUIRE));
+		}
+		/*
+		 * The head was unlocked when we read it, not necessarily
+		 * while we walked its chain: a writer that locked it since
+		 * may have cut the chain's tail (chain_shrink) and not pushed
+		 * it yet; we missed it, the pool words have not moved, and
+		 * giving it back would put it on the stack twice.  So the
+		 * head's word again, seqlock-style: the chain loads above are
+		 * ordered before it (read barrier), and pair with the locking
+		 * cmpxchg (a full barrier) of shmc__bucket_lock that comes
+		 * before any cut or link under the head: a walk that saw one
+		 * sees the head locked or its version moved here.  A head
+		 * without a link needs no walk: a link added since is a pop,
+		 * which moves a pool word.
+		 */
+		if (shmc__lk_link(w)) {
+			cmm_smp_rmb();
+			if (shmc__load(&shmc__bucket_at(c, b)->lock,
+			               __ATOMIC_RELAXED) != w)
+				quiet = false;
 		}
 	}
 	/* The walk's loads before these re-reads (read barrier), as in the
@@ -1252,9 +1279,39 @@ void shmc__ix_prepare(struct shmc *c, struct shmc__thr *t)
 	}
 }
 
+/*
+ * index_lock held: gives back the overflow chains of the committed head
+ * buckets [from, to), all past geometry g's buckets, before their pages
+ * are punched.  A split that died after its step 1, or a merge before its
+ * step 3, left its buddy a chain (kept for the next split of it): the
+ * punch would zero the buddy's lock word, the chain's only link, and its
+ * buckets would be in none of the pool's three places, found by no later
+ * audit unless a death asked for one.  No writer links anything to these
+ * heads (shmc__ix_lock sends none of them here, and splits need
+ * index_lock), so a head without a link is skipped unlocked.
+ */
+static void ix_unchain(struct shmc *c, struct shmc__thr *t, uint64_t from,
+                       uint64_t to, struct gather *ga)
+{
+	/* to is from index_committed, shared memory: never into the pool */
+	uint64_t heads = c->index_max_mask + 1 - c->pool_max;
+	for (uint64_t b = from; b < to && b < heads; b++) {
+		struct shmc__bucket *bk = shmc__bucket_at(c, b);
+		if (!shmc__lk_link(shmc__load(&bk->lock, __ATOMIC_RELAXED)))
+			continue;
+		/* Locked, with an intent: a kill between the cut and the
+		 * pushes of chain_write is a pool window its reclaim audits. */
+		shmc__bucket_lock(c, t, b, 1, false);
+		gather(c, bk, ga);
+		chain_write(c, bk, NULL, 0, ga->links, ga->nlinks);
+		shmc__bucket_unlock(c, t, b, 1);
+	}
+}
+
 /* Releases index pages beyond what geometry g can reach (index_lock
- * held, so g stays the geometry). */
-static void ix_trim(struct shmc *c, struct shmc__thr *t, uint64_t g)
+ * held, so g stays the geometry); ga is scratch for ix_unchain. */
+static void ix_trim(struct shmc *c, struct shmc__thr *t, uint64_t g,
+                    struct gather *ga)
 {
 	struct shmc__hdr *h = c->map.hdr;
 	if (!geom_valid(c, g))
@@ -1263,6 +1320,10 @@ static void ix_trim(struct shmc *c, struct shmc__thr *t, uint64_t g)
 	keep = (keep + IX_CHUNK - 1) & ~(uint64_t)(IX_CHUNK - 1);
 	if (keep >= h->index_committed)
 		return;
+	/* Before the grace period: if the trim gives up there, the heads
+	 * stay committed without chains, which a split rewrites anyway. */
+	ix_unchain(c, t, keep / SHMC__BUCKET_SIZE,
+	           h->index_committed / SHMC__BUCKET_SIZE, ga);
 	/*
 	 * A reader that loaded an older, larger geometry may still read the
 	 * buckets the merges gave up, until it leaves its section: a grace
@@ -1306,7 +1367,7 @@ int shmc__ix_resize(struct shmc *c, struct shmc__thr *t, uint64_t buckets)
 		else
 			break;
 	}
-	ix_trim(c, t, h->index_geom);
+	ix_trim(c, t, h->index_geom, &g[0]);
 	pthread_mutex_unlock(&h->index_lock);
 	free(g);
 	return rc == SHMC_EBUDGET ? 0 : rc;

@@ -458,6 +458,8 @@ enum {
 	SHMC__IXF_APPEND, /* chain_append: a bucket popped, not yet linked */
 	SHMC__IXF_SHRINK, /* chain_shrink: a bucket cut, not yet pushed */
 	SHMC__IXF_WRITE,  /* chain_write: buckets cut, not yet pushed */
+	SHMC__IXF_AUDIT,  /* pool_walk: a head with a link read, its chain
+	                   * not yet (tests/review9) */
 };
 extern void (*shmc__ix_fault)(int point);
 

@@ -749,7 +749,6 @@ static uint64_t cf_copy(struct shmc *c, const struct shmc__item *it,
 	return off >> 3;
 }
 
-/* Takes every live item out of segment v (already off its queue). */
 /*
  * Items of the segment being evicted, read a few ahead of the one being
  * decided: each one's bucket is a cache miss of its own (the items were
@@ -796,6 +795,7 @@ static void cursor_fill(struct evict_cursor *k)
 	}
 }
 
+/* Takes every live item out of segment v (already off its queue). */
 static void evict_items(struct shmc *c, struct shmc__thr *t, uint32_t v,
                         bool from_small, uint32_t now)
 {
