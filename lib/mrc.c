@@ -74,7 +74,11 @@
  * taken with EOWNERDEAD by the next sampler, which cannot know how far
  * the dead one got: it forgets the sampled keys and stamps (the
  * histogram, a set of counters each updated by one store, is kept) and
- * sampling goes on.  The cost is a few cold misses too many.
+ * sampling goes on.  The cost is a few cold misses too many.  A holder
+ * gone without the kernel marking the lock (its robust list lost) would
+ * make every try fail for ever: a sampler that finds the lock busy keeps
+ * a watch on its word (shmc__reap_vanished), and once the word has named
+ * a thread that no longer exists for 2 s, marks it owner-dead itself.
  *
  * READING (SHARDS-adj)
  * shmc_mrc reads the histogram without the lock.  The sample's estimate
@@ -368,6 +372,11 @@ void shmc__mrc_sample(struct shmc *c, uint64_t h, uint64_t size,
 		return; /* garbage: not even a trylock is safe (epoch.c) */
 	int rc = pthread_mutex_trylock(&r->lock);
 	if (rc == EBUSY) {
+		/* Only tried, never waited for: a holder that vanished
+		 * without the kernel marking it dead (its robust list lost)
+		 * would stop sampling, reset and pause for good.  Reaped as
+		 * shmc__lock reaps it; its CAS is the ordering (epoch.c). */
+		shmc__reap_vanished(&r->lock, &c->mrc_watch);
 		/* Atomic adds that order nothing: counters for shmc_mrc. */
 		uatomic_inc(&r->skipped);
 		/* (T is 0 when a pause holds the lock: then no weight.) */

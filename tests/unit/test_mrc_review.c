@@ -1,0 +1,117 @@
+/*
+ * test_mrc_review.c - the miss-ratio curve's sampler (lib/mrc.c) against
+ * holders that vanish and keys that crowd the bottom of the hash range.
+ *
+ * Proves:
+ *  - vanished_holder: a process that holds the sampler's lock and dies
+ *    without the kernel marking the lock owner-dead (its robust list was
+ *    lost: here a real fork()ed child that empties its list, then a real
+ *    SIGKILL) stops sampling only for a while: the samplers, which only
+ *    ever try the lock, reap it as the index's tries do, and the next
+ *    one restarts the keys and samples again; shmc_mrc_reset works again.
+ * The first waits up to 20 s for a recovery the library does after 2 s;
+ * nothing asserts how long anything took.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "uhelp.h"
+#include "../../lib/internal.h"
+
+static shmc_t *mk(const char *name, uint32_t keys, uint32_t sample)
+{
+	struct shmc_create_opts o;
+	shmc_create_opts_init(&o);
+	o.memory = 16u << 20;
+	o.flags = SHMC_CREATE_MRC;
+	o.mrc_keys = keys;
+	o.mrc_sample = sample;
+	shmc_t *c = NULL;
+	th_private_dir();
+	shmc_destroy(name);
+	int rc = shmc_create(name, &o, &c);
+	if (rc)
+		fail_msg("shmc_create: %s", shmc_strerror(rc));
+	return c;
+}
+
+static struct shmc_mrc_info info_of(shmc_t *c)
+{
+	struct shmc_mrc_info info;
+	assert_int_equal(shmc_mrc(c, NULL, 0, &info), 0);
+	return info;
+}
+
+static void vanished_holder(void **state)
+{
+	(void)state;
+	shmc_t *c = mk("mrcr-vanish", 4096, 1); /* every key sampled */
+	struct shmc *ci = (struct shmc *)c;
+	int fd[2];
+	assert_int_equal(pipe(fd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Take the lock, then lose the robust list that would tell
+		 * the kernel to mark it owner-dead at exit: an empty list
+		 * in its place. */
+		static struct robust_list_head empty;
+		empty.list.next = &empty.list;
+		if (shmc__lock(&ci->mrc->lock) != 0 ||
+		    syscall(SYS_set_robust_list, &empty, sizeof(empty)) != 0)
+			_exit(1);
+		char x = 1;
+		if (write(fd[1], &x, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char x;
+	assert_int_equal(read(fd[0], &x, 1), 1);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFSIGNALED(ws));
+
+	char k[32], v[64] = {0}, b[64];
+	for (int i = 0; i < 10; i++) {
+		size_t kl = (size_t)snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(shmc_set(c, k, kl, v, sizeof(v), 0, 0), 0);
+	}
+	assert_int_equal(info_of(c).gets, 0);
+	/* Gets, each one sampled, until one is counted; for up to 20 s. */
+	uint64_t t0 = shmc__now_ns();
+	struct shmc_mrc_info in = info_of(c);
+	while (in.gets == 0 && shmc__now_ns() - t0 < 20ull * 1000 * 1000 * 1000) {
+		for (int i = 0; i < 10; i++) {
+			size_t kl = (size_t)snprintf(k, sizeof(k), "k%d", i);
+			size_t vl = sizeof(b);
+			assert_int_equal(shmc_get(c, k, kl, b, &vl, NULL), 0);
+		}
+		usleep(1000);
+		in = info_of(c);
+	}
+	printf("  %llu gets sampled, %llu skipped, %llu resets after %.1f s\n",
+	       (unsigned long long)in.gets, (unsigned long long)in.skipped,
+	       (unsigned long long)in.resets,
+	       (double)(shmc__now_ns() - t0) / 1e9);
+	assert_true(in.gets > 0);
+	assert_int_equal(in.resets, 1); /* the keys of the dead, forgotten */
+	assert_int_equal(shmc_mrc_reset(c), 0);
+	uh_check_clean(c);
+	close(fd[0]);
+	close(fd[1]);
+	shmc_close(c);
+	shmc_destroy("mrcr-vanish");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(vanished_holder),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
