@@ -279,7 +279,9 @@ static bool stamp(const struct view *v, uint32_t i, uint64_t size)
 }
 
 /* Fixed-size SHARDS: lowers T until at least an eighth of the keys lie
- * above it and drops them.  Returns whether h is still sampled. */
+ * above it and drops them.  Returns whether h is still sampled and the
+ * table has room for it: when every key lies below T / 64 (keys chosen
+ * for their hashes can), T falls 64 times and nothing is dropped. */
 static bool lower(struct shmc *c, const struct view *v, uint64_t h)
 {
 	uint64_t thr = GET(&c->map.hdr->mrc_thresh);
@@ -307,7 +309,7 @@ static bool lower(struct shmc *c, const struct view *v, uint64_t h)
 		else
 			i++;
 	}
-	return h < nt;
+	return h < nt && GET(&v->r->nkeys) < v->K;
 }
 
 static void insert(struct shmc *c, const struct view *v, uint64_t h,

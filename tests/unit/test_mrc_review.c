@@ -9,6 +9,10 @@
  *    SIGKILL) stops sampling only for a while: the samplers, which only
  *    ever try the lock, reap it as the index's tries do, and the next
  *    one restarts the keys and samples again; shmc_mrc_reset works again.
+ *  - crowded_keys: keys whose hashes all lie in the lowest 64th of the
+ *    threshold, so that lowering it drops none of them, do not push the
+ *    table past its K keys (shmc_mrc and shmc_check would call that
+ *    corrupt, and the next sampler would throw the keys away).
  * The first waits up to 20 s for a recovery the library does after 2 s;
  * nothing asserts how long anything took.
  */
@@ -108,10 +112,36 @@ static void vanished_holder(void **state)
 	shmc_destroy("mrcr-vanish");
 }
 
+static void crowded_keys(void **state)
+{
+	(void)state;
+	/* Rate 1: T = 2^64 - 1, and lower() cuts it in 64 steps of T / 64. */
+	shmc_t *c = mk("mrcr-crowd", SHMC__MRC_KEYS_MIN, 1);
+	uint64_t step = UINT64_MAX / 64;
+	char k[32], b[64];
+	uint32_t n = 0;
+	for (uint32_t i = 0; n < SHMC__MRC_KEYS_MIN + 8; i++) {
+		size_t kl = (size_t)snprintf(k, sizeof(k), "crowd-%u", i);
+		if (shmc__hash(k, kl) >= step)
+			continue;
+		size_t vl = sizeof(b);
+		assert_int_equal(shmc_get(c, k, kl, b, &vl, NULL),
+		                 SHMC_ENOTFOUND);
+		n++;
+		struct shmc_mrc_info in = info_of(c);
+		assert_true(in.keys <= SHMC__MRC_KEYS_MIN);
+		assert_int_equal(in.resets, 0);
+	}
+	uh_check_clean(c);
+	shmc_close(c);
+	shmc_destroy("mrcr-crowd");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(vanished_holder),
+	    cmocka_unit_test(crowded_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
