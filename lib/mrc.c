@@ -95,7 +95,12 @@
  * keeps T and the slots' get count in the region; resuming restores T,
  * forgets the sampled keys (their stamps missed the pause) and moves the
  * get count's base past the paused gets.  shmc_mrc_reset clears
- * everything and goes back to the first rate, sample0.
+ * everything and goes back to the first rate, sample0.  The cache is
+ * paused when T is 0 and a pause is on record: a pause or reset killed
+ * half-way leaves at worst a record with T set, which counts as running
+ * (resuming it only drops the record).  A resume killed after it moved
+ * the base leaves the cache paused; resuming again moves it twice, and
+ * the curve then corrects fewer gets than it should.
  *
  * LIMITS
  * It predicts LRU, and this cache evicts with S3-FIFO: bench/README.md
@@ -474,13 +479,17 @@ int shmc_mrc_reset(shmc_t *c)
 	PUT(&v.r->skipped, 0);
 	PUT(&v.r->skipped_w, 0);
 	PUT(&v.r->gets_base, slot_gets(c));
-	PUT(&v.r->paused_thr, 0);
 	v.r->magic = SHMC__MRC_MAGIC;
 	v.r->keys = v.K;
 	/* Relaxed, as every store of T: it orders nothing; a data path
 	 * that still sees the old T is sorted out under the lock. */
 	shmc__store(&c->map.hdr->mrc_thresh,
 	            shmc__mrc_first_thresh(v.r->sample0), __ATOMIC_RELAXED);
+	/* After T: killed between the two, a paused cache is left
+	 * sampling with a stale pause on record (which nothing counts
+	 * while T is not 0), not with T = 0 and no pause (the curve off
+	 * until the next reset). */
+	PUT(&v.r->paused_thr, 0);
 	shmc__unlock(&v.r->lock);
 	return 0;
 }
@@ -506,6 +515,10 @@ int shmc_mrc_pause(shmc_t *c, int pause)
 		/* Relaxed, as every store of T: the data path stops sampling
 		 * when it sees 0; one that saw T a moment ago is the last. */
 		shmc__store(thr, 0, __ATOMIC_RELAXED);
+	} else if (!pause && GET(&r->paused_thr) && t) {
+		/* A pause whose caller died before it stored T = 0: it never
+		 * took effect, nothing to resume. */
+		PUT(&r->paused_thr, 0);
 	} else if (!pause && GET(&r->paused_thr)) {
 		/* The sampled keys' stamps missed the pause: forget them.
 		 * The gets made meanwhile are not the curve's. */
@@ -528,7 +541,9 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 		return -ENOTSUP;
 	struct shmc__mrc *r = c->mrc;
 	uint64_t thr = GET(&c->map.hdr->mrc_thresh);
-	uint64_t paused = GET(&r->paused_thr);
+	/* Paused only when T is 0: a pause on record with T set is one
+	 * whose caller died before it stored T = 0 (sampling went on). */
+	uint64_t paused = thr ? 0 : GET(&r->paused_thr);
 	if (!thr)
 		thr = paused;
 	uint32_t nkeys = GET(&r->nkeys);

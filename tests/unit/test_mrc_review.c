@@ -13,6 +13,11 @@
  *    threshold, so that lowering it drops none of them, do not push the
  *    table past its K keys (shmc_mrc and shmc_check would call that
  *    corrupt, and the next sampler would throw the keys away).
+ *  - dead_pauser: a process SIGKILLed inside shmc_mrc_pause after it
+ *    recorded the pause but before it stored the threshold 0 left a
+ *    cache that samples on with a pause on record: the curve then takes
+ *    the true get count from the record, frozen, and bends further with
+ *    every get.  A pause counts only once the threshold is 0.
  * The first waits up to 20 s for a recovery the library does after 2 s;
  * nothing asserts how long anything took.
  */
@@ -137,11 +142,81 @@ static void crowded_keys(void **state)
 	shmc_destroy("mrcr-crowd");
 }
 
+static void dead_pauser(void **state)
+{
+	(void)state;
+	shmc_t *c = mk("mrcr-pause", 4096, 1); /* every key sampled */
+	struct shmc *ci = (struct shmc *)c;
+	struct shmc__mrc *r = ci->mrc;
+	char k[32], v[64] = {0}, b[64];
+	for (int i = 0; i < 10; i++) {
+		size_t kl = (size_t)snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(shmc_set(c, k, kl, v, sizeof(v), 0, 0), 0);
+	}
+	struct shmc_stats st;
+	assert_int_equal(shmc_stats(c, &st), 0);
+	int fd[2];
+	assert_int_equal(pipe(fd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* shmc_mrc_pause(c, 1), killed after its first two stores,
+		 * before the threshold's: the cache still samples. */
+		if (shmc__lock(&r->lock) != 0)
+			_exit(1);
+		r->pause_gets = st.gets;
+		r->paused_thr = ci->map.hdr->mrc_thresh;
+		char x = 1;
+		if (write(fd[1], &x, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char x;
+	assert_int_equal(read(fd[0], &x, 1), 1);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	/* Two rounds over the 10 keys: the first is cold (the dead
+	 * holder's keys are forgotten), the second all hits.  Every key is
+	 * sampled at weight 1 and none skipped: the curve is exact, half
+	 * its gets hit at any size. */
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 10; i++) {
+			size_t kl = (size_t)snprintf(k, sizeof(k), "k%d", i);
+			size_t vl = sizeof(b);
+			assert_int_equal(shmc_get(c, k, kl, b, &vl, NULL), 0);
+		}
+	struct shmc_mrc_info info;
+	struct shmc_mrc_point p = {0, 1u << 20, 0};
+	assert_int_equal(shmc_mrc(c, &p, 1, &info), 0);
+	printf("  %llu gets, %llu cold, hit ratio %.3f\n",
+	       (unsigned long long)info.gets, (unsigned long long)info.cold,
+	       p.hit_ratio);
+	assert_int_equal(info.resets, 1);
+	assert_int_equal(info.gets, 20);
+	assert_int_equal(info.skipped, 0);
+	assert_true(p.hit_ratio > 0.499 && p.hit_ratio < 0.501);
+	/* It was never paused: resuming changes nothing, pausing pauses. */
+	assert_int_equal(shmc_mrc_pause(c, 0), 0);
+	assert_int_equal(shmc_mrc(c, &p, 1, &info), 0);
+	assert_true(p.hit_ratio > 0.499 && p.hit_ratio < 0.501);
+	assert_int_equal(info.resets, 1);
+	assert_int_equal(shmc_mrc_pause(c, 1), 0);
+	assert_int_equal(shmc_mrc_pause(c, 0), 0);
+	uh_check_clean(c);
+	close(fd[0]);
+	close(fd[1]);
+	shmc_close(c);
+	shmc_destroy("mrcr-pause");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(vanished_holder),
 	    cmocka_unit_test(crowded_keys),
+	    cmocka_unit_test(dead_pauser),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
