@@ -613,7 +613,10 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 		info->rate = (double)thr / TWO64;
 		info->keys = nkeys;
 		info->max_keys = c->mrc_keys;
-		info->gets = (uint64_t)(sampled / SHMC__MRC_UNIT);
+		/* Corrupt buckets can sum past 2^64 gets; a double out of
+		 * range converts to no defined value: saturate. */
+		double g = sampled / SHMC__MRC_UNIT;
+		info->gets = g < 0x1p64 ? (uint64_t)g : UINT64_MAX;
 		info->cold = (uint64_t)((double)GET(&r->cold) / SHMC__MRC_UNIT);
 		info->skipped = GET(&r->skipped);
 		info->resets = GET(&r->resets);

@@ -18,6 +18,9 @@
  *    cache that samples on with a pause on record: the curve then takes
  *    the true get count from the record, frozen, and bends further with
  *    every get.  A pause counts only once the threshold is 0.
+ *  - corrupt_histogram: buckets that sum to more gets than a uint64_t
+ *    holds give a count that saturates, not an out-of-range conversion
+ *    of a double (undefined behaviour).
  * The first waits up to 20 s for a recovery the library does after 2 s;
  * nothing asserts how long anything took.
  */
@@ -211,12 +214,31 @@ static void dead_pauser(void **state)
 	shmc_destroy("mrcr-pause");
 }
 
+static void corrupt_histogram(void **state)
+{
+	(void)state;
+	shmc_t *c = mk("mrcr-hist", SHMC__MRC_KEYS_MIN, 1);
+	struct shmc__mrc *r = ((struct shmc *)c)->mrc;
+	/* Every bucket at its largest: 656 x 2^64 / 256 gets, more than a
+	 * uint64_t holds. */
+	for (uint32_t i = 0; i < SHMC__MRC_HIST; i++)
+		r->hist[i] = UINT64_MAX;
+	struct shmc_mrc_info info;
+	struct shmc_mrc_point p = {0, 1u << 20, 0};
+	assert_int_equal(shmc_mrc(c, &p, 1, &info), 0);
+	assert_true(p.hit_ratio >= 0 && p.hit_ratio <= 1);
+	assert_true(info.gets == UINT64_MAX);
+	shmc_close(c);
+	shmc_destroy("mrcr-hist");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(vanished_holder),
 	    cmocka_unit_test(crowded_keys),
 	    cmocka_unit_test(dead_pauser),
+	    cmocka_unit_test(corrupt_histogram),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
