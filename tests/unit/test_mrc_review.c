@@ -33,23 +33,6 @@
 #include "uhelp.h"
 #include "../../lib/internal.h"
 
-static shmc_t *mk(const char *name, uint32_t keys, uint32_t sample)
-{
-	struct shmc_create_opts o;
-	shmc_create_opts_init(&o);
-	o.memory = 16u << 20;
-	o.flags = SHMC_CREATE_MRC;
-	o.mrc_keys = keys;
-	o.mrc_sample = sample;
-	shmc_t *c = NULL;
-	th_private_dir();
-	shmc_destroy(name);
-	int rc = shmc_create(name, &o, &c);
-	if (rc)
-		fail_msg("shmc_create: %s", shmc_strerror(rc));
-	return c;
-}
-
 static struct shmc_mrc_info info_of(shmc_t *c)
 {
 	struct shmc_mrc_info info;
@@ -60,7 +43,7 @@ static struct shmc_mrc_info info_of(shmc_t *c)
 static void vanished_holder(void **state)
 {
 	(void)state;
-	shmc_t *c = mk("mrcr-vanish", 4096, 1); /* every key sampled */
+	shmc_t *c = uh_create_mrc("mrcr-vanish", 4096, 1); /* every key sampled */
 	struct shmc *ci = (struct shmc *)c;
 	int fd[2];
 	assert_int_equal(pipe(fd), 0);
@@ -124,7 +107,7 @@ static void crowded_keys(void **state)
 {
 	(void)state;
 	/* Rate 1: T = 2^64 - 1, and lower() cuts it in 64 steps of T / 64. */
-	shmc_t *c = mk("mrcr-crowd", SHMC__MRC_KEYS_MIN, 1);
+	shmc_t *c = uh_create_mrc("mrcr-crowd", SHMC__MRC_KEYS_MIN, 1);
 	uint64_t step = UINT64_MAX / 64;
 	char k[32], b[64];
 	uint32_t n = 0;
@@ -148,7 +131,7 @@ static void crowded_keys(void **state)
 static void dead_pauser(void **state)
 {
 	(void)state;
-	shmc_t *c = mk("mrcr-pause", 4096, 1); /* every key sampled */
+	shmc_t *c = uh_create_mrc("mrcr-pause", 4096, 1); /* every key sampled */
 	struct shmc *ci = (struct shmc *)c;
 	struct shmc__mrc *r = ci->mrc;
 	char k[32], v[64] = {0}, b[64];
@@ -217,7 +200,7 @@ static void dead_pauser(void **state)
 static void corrupt_histogram(void **state)
 {
 	(void)state;
-	shmc_t *c = mk("mrcr-hist", SHMC__MRC_KEYS_MIN, 1);
+	shmc_t *c = uh_create_mrc("mrcr-hist", SHMC__MRC_KEYS_MIN, 1);
 	struct shmc__mrc *r = ((struct shmc *)c)->mrc;
 	/* Every bucket at its largest: 656 x 2^64 / 256 gets, more than a
 	 * uint64_t holds. */
