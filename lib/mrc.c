@@ -78,7 +78,9 @@
  * gone without the kernel marking the lock (its robust list lost) would
  * make every try fail for ever: a sampler that finds the lock busy keeps
  * a watch on its word (shmc__reap_vanished), and once the word has named
- * a thread that no longer exists for 2 s, marks it owner-dead itself.
+ * a thread that no longer exists for 2 s, marks it owner-dead itself;
+ * so do shmc_mrc_reset and shmc_mrc_pause, which a paused cache needs
+ * (no sampler tries the lock then), when called again after 2 s.
  *
  * READING (SHARDS-adj)
  * shmc_mrc reads the histogram without the lock.  The sample's estimate
@@ -462,6 +464,23 @@ static uint64_t slot_gets(struct shmc *c)
 	return n;
 }
 
+/*
+ * shmc_mrc_reset and shmc_mrc_pause: the region's lock, waited for up to
+ * a second.  While the cache is paused no sampler tries it, so a holder
+ * that vanished unmarked (see DEATH) is reaped here too, with the
+ * handle's watch: a call at least 2 s after one that timed out on the
+ * same word takes the lock as owner-dead (1).
+ */
+static int lock_region(struct shmc *c, struct shmc__mrc *r)
+{
+	int rc = shmc__lock_timed(&r->lock, 1000ull * 1000 * 1000);
+	if (rc != -ETIMEDOUT)
+		return rc;
+	/* Its CAS is the ordering (epoch.c); then one more try. */
+	shmc__reap_vanished(&r->lock, &c->mrc_watch);
+	return shmc__lock_timed(&r->lock, 0);
+}
+
 int shmc_mrc_reset(shmc_t *c)
 {
 	if (!c)
@@ -469,7 +488,7 @@ int shmc_mrc_reset(shmc_t *c)
 	if (!c->mrc)
 		return -ENOTSUP;
 	struct view v = view_of(c);
-	int rc = shmc__lock_timed(&v.r->lock, 1000ull * 1000 * 1000);
+	int rc = lock_region(c, v.r);
 	if (rc < 0)
 		return rc;
 	restart(&v);
@@ -502,7 +521,7 @@ int shmc_mrc_pause(shmc_t *c, int pause)
 		return -ENOTSUP;
 	struct view v = view_of(c);
 	struct shmc__mrc *r = v.r;
-	int rc = shmc__lock_timed(&r->lock, 1000ull * 1000 * 1000);
+	int rc = lock_region(c, r);
 	if (rc < 0)
 		return rc;
 	if (rc == 1)

@@ -9,6 +9,8 @@
  *    SIGKILL) stops sampling only for a while: the samplers, which only
  *    ever try the lock, reap it as the index's tries do, and the next
  *    one restarts the keys and samples again; shmc_mrc_reset works again.
+ *  - vanished_holder_paused: the same while the cache is paused, when no
+ *    sampler tries the lock: shmc_mrc_pause(c, 0), retried, resumes.
  *  - crowded_keys: keys whose hashes all lie in the lowest 64th of the
  *    threshold, so that lowering it drops none of them, do not push the
  *    table past its K keys (shmc_mrc and shmc_check would call that
@@ -21,7 +23,7 @@
  *  - corrupt_histogram: buckets that sum to more gets than a uint64_t
  *    holds give a count that saturates, not an out-of-range conversion
  *    of a double (undefined behaviour).
- * The first waits up to 20 s for a recovery the library does after 2 s;
+ * The first two wait up to 20 s for a recovery the library does after 2 s;
  * nothing asserts how long anything took.
  */
 #include <errno.h>
@@ -40,22 +42,20 @@ static struct shmc_mrc_info info_of(shmc_t *c)
 	return info;
 }
 
-static void vanished_holder(void **state)
+/* A fork()ed child takes the sampler's lock, loses the robust list that
+ * would tell the kernel to mark it owner-dead at exit (an empty list in
+ * its place), and is SIGKILLed: the lock word names a thread that is no
+ * more, and no one was told. */
+static void vanish_holding(struct shmc__mrc *r)
 {
-	(void)state;
-	shmc_t *c = uh_create_mrc("mrcr-vanish", 4096, 1); /* every key sampled */
-	struct shmc *ci = (struct shmc *)c;
 	int fd[2];
 	assert_int_equal(pipe(fd), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* Take the lock, then lose the robust list that would tell
-		 * the kernel to mark it owner-dead at exit: an empty list
-		 * in its place. */
 		static struct robust_list_head empty;
 		empty.list.next = &empty.list;
-		if (shmc__lock(&ci->mrc->lock) != 0 ||
+		if (shmc__lock(&r->lock) != 0 ||
 		    syscall(SYS_set_robust_list, &empty, sizeof(empty)) != 0)
 			_exit(1);
 		char x = 1;
@@ -70,6 +70,16 @@ static void vanished_holder(void **state)
 	int ws;
 	assert_int_equal(waitpid(pid, &ws, 0), pid);
 	assert_true(WIFSIGNALED(ws));
+	close(fd[0]);
+	close(fd[1]);
+}
+
+static void vanished_holder(void **state)
+{
+	(void)state;
+	shmc_t *c = uh_create_mrc("mrcr-vanish", 4096, 1); /* every key sampled */
+	struct shmc *ci = (struct shmc *)c;
+	vanish_holding(ci->mrc);
 
 	char k[32], v[64] = {0}, b[64];
 	for (int i = 0; i < 10; i++) {
@@ -97,10 +107,43 @@ static void vanished_holder(void **state)
 	assert_int_equal(in.resets, 1); /* the keys of the dead, forgotten */
 	assert_int_equal(shmc_mrc_reset(c), 0);
 	uh_check_clean(c);
-	close(fd[0]);
-	close(fd[1]);
 	shmc_close(c);
 	shmc_destroy("mrcr-vanish");
+}
+
+static void vanished_holder_paused(void **state)
+{
+	(void)state;
+	shmc_t *c = uh_create_mrc("mrcr-vanish-p", 4096, 1);
+	assert_int_equal(shmc_mrc_pause(c, 1), 0);
+	vanish_holding(((struct shmc *)c)->mrc);
+	/* Paused, no get tries the lock: resuming must take it itself.
+	 * Each try waits a second; for up to 20 s. */
+	uint64_t t0 = shmc__now_ns();
+	int rc, tries = 0;
+	do {
+		rc = shmc_mrc_pause(c, 0);
+		tries++;
+	} while (rc == -ETIMEDOUT &&
+	         shmc__now_ns() - t0 < 20ull * 1000 * 1000 * 1000);
+	printf("  resumed: %s after %d tries\n", shmc_err_name(rc), tries);
+	assert_int_equal(rc, 0);
+	char k[32], v[64] = {0}, b[64];
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 10; i++) {
+			size_t kl = (size_t)snprintf(k, sizeof(k), "k%d", i);
+			size_t vl = sizeof(b);
+			if (!round)
+				assert_int_equal(shmc_set(c, k, kl, v,
+				                          sizeof(v), 0, 0), 0);
+			assert_int_equal(shmc_get(c, k, kl, b, &vl, NULL), 0);
+		}
+	struct shmc_mrc_info info = info_of(c);
+	assert_int_equal(info.gets, 20);
+	assert_int_equal(info.skipped, 0);
+	uh_check_clean(c);
+	shmc_close(c);
+	shmc_destroy("mrcr-vanish-p");
 }
 
 static void crowded_keys(void **state)
@@ -219,6 +262,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(vanished_holder),
+	    cmocka_unit_test(vanished_holder_paused),
 	    cmocka_unit_test(crowded_keys),
 	    cmocka_unit_test(dead_pauser),
 	    cmocka_unit_test(corrupt_histogram),
