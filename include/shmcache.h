@@ -702,8 +702,9 @@ SHMC_API int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
  * sampling rate the cache was created with, e.g. after the traffic
  * changed.  Waits up to a second for a thread inside the sampler.
  * Errors: -EINVAL c NULL; -ENOTSUP no curve (see shmc_mrc);
- * -ETIMEDOUT the sampler stayed busy; SHMC_ECORRUPT its lock is
- * garbage.
+ * -ETIMEDOUT the sampler stayed busy (if its holder vanished without
+ * the system marking the lock, a call 2 s after one that timed out
+ * takes it over); SHMC_ECORRUPT its lock is garbage.
  */
 SHMC_API int shmc_mrc_reset(shmc_t *c);
 

@@ -189,6 +189,9 @@ struct shmc {
 	 * none, and its key count, both from the validated header. */
 	struct shmc__mrc *mrc;
 	uint32_t mrc_keys;
+	/* The region's lock as this process's failed tries saw it: the
+	 * samplers only try it, so they reap a vanished holder (mrc.c). */
+	struct shmc__owner_watch mrc_watch;
 };
 
 extern uint64_t shmc__fork_gen;

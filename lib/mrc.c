@@ -74,7 +74,13 @@
  * taken with EOWNERDEAD by the next sampler, which cannot know how far
  * the dead one got: it forgets the sampled keys and stamps (the
  * histogram, a set of counters each updated by one store, is kept) and
- * sampling goes on.  The cost is a few cold misses too many.
+ * sampling goes on.  The cost is a few cold misses too many.  A holder
+ * gone without the kernel marking the lock (its robust list lost) would
+ * make every try fail for ever: a sampler that finds the lock busy keeps
+ * a watch on its word (shmc__reap_vanished), and once the word has named
+ * a thread that no longer exists for 2 s, marks it owner-dead itself;
+ * so do shmc_mrc_reset and shmc_mrc_pause, which a paused cache needs
+ * (no sampler tries the lock then), when called again after 2 s.
  *
  * READING (SHARDS-adj)
  * shmc_mrc reads the histogram without the lock.  The sample's estimate
@@ -91,7 +97,12 @@
  * keeps T and the slots' get count in the region; resuming restores T,
  * forgets the sampled keys (their stamps missed the pause) and moves the
  * get count's base past the paused gets.  shmc_mrc_reset clears
- * everything and goes back to the first rate, sample0.
+ * everything and goes back to the first rate, sample0.  The cache is
+ * paused when T is 0 and a pause is on record: a pause or reset killed
+ * half-way leaves at worst a record with T set, which counts as running
+ * (resuming it only drops the record).  A resume killed after it moved
+ * the base leaves the cache paused; resuming again moves it twice, and
+ * the curve then corrects fewer gets than it should.
  *
  * LIMITS
  * It predicts LRU, and this cache evicts with S3-FIFO: bench/README.md
@@ -275,7 +286,9 @@ static bool stamp(const struct view *v, uint32_t i, uint64_t size)
 }
 
 /* Fixed-size SHARDS: lowers T until at least an eighth of the keys lie
- * above it and drops them.  Returns whether h is still sampled. */
+ * above it and drops them.  Returns whether h is still sampled and the
+ * table has room for it: when every key lies below T / 64 (keys chosen
+ * for their hashes can), T falls 64 times and nothing is dropped. */
 static bool lower(struct shmc *c, const struct view *v, uint64_t h)
 {
 	uint64_t thr = GET(&c->map.hdr->mrc_thresh);
@@ -303,7 +316,7 @@ static bool lower(struct shmc *c, const struct view *v, uint64_t h)
 		else
 			i++;
 	}
-	return h < nt;
+	return h < nt && GET(&v->r->nkeys) < v->K;
 }
 
 static void insert(struct shmc *c, const struct view *v, uint64_t h,
@@ -368,6 +381,11 @@ void shmc__mrc_sample(struct shmc *c, uint64_t h, uint64_t size,
 		return; /* garbage: not even a trylock is safe (epoch.c) */
 	int rc = pthread_mutex_trylock(&r->lock);
 	if (rc == EBUSY) {
+		/* Only tried, never waited for: a holder that vanished
+		 * without the kernel marking it dead (its robust list lost)
+		 * would stop sampling, reset and pause for good.  Reaped as
+		 * shmc__lock reaps it; its CAS is the ordering (epoch.c). */
+		shmc__reap_vanished(&r->lock, &c->mrc_watch);
 		/* Atomic adds that order nothing: counters for shmc_mrc. */
 		uatomic_inc(&r->skipped);
 		/* (T is 0 when a pause holds the lock: then no weight.) */
@@ -446,6 +464,23 @@ static uint64_t slot_gets(struct shmc *c)
 	return n;
 }
 
+/*
+ * shmc_mrc_reset and shmc_mrc_pause: the region's lock, waited for up to
+ * a second.  While the cache is paused no sampler tries it, so a holder
+ * that vanished unmarked (see DEATH) is reaped here too, with the
+ * handle's watch: a call at least 2 s after one that timed out on the
+ * same word takes the lock as owner-dead (1).
+ */
+static int lock_region(struct shmc *c, struct shmc__mrc *r)
+{
+	int rc = shmc__lock_timed(&r->lock, 1000ull * 1000 * 1000);
+	if (rc != -ETIMEDOUT)
+		return rc;
+	/* Its CAS is the ordering (epoch.c); then one more try. */
+	shmc__reap_vanished(&r->lock, &c->mrc_watch);
+	return shmc__lock_timed(&r->lock, 0);
+}
+
 int shmc_mrc_reset(shmc_t *c)
 {
 	if (!c)
@@ -453,7 +488,7 @@ int shmc_mrc_reset(shmc_t *c)
 	if (!c->mrc)
 		return -ENOTSUP;
 	struct view v = view_of(c);
-	int rc = shmc__lock_timed(&v.r->lock, 1000ull * 1000 * 1000);
+	int rc = lock_region(c, v.r);
 	if (rc < 0)
 		return rc;
 	restart(&v);
@@ -463,13 +498,17 @@ int shmc_mrc_reset(shmc_t *c)
 	PUT(&v.r->skipped, 0);
 	PUT(&v.r->skipped_w, 0);
 	PUT(&v.r->gets_base, slot_gets(c));
-	PUT(&v.r->paused_thr, 0);
 	v.r->magic = SHMC__MRC_MAGIC;
 	v.r->keys = v.K;
 	/* Relaxed, as every store of T: it orders nothing; a data path
 	 * that still sees the old T is sorted out under the lock. */
 	shmc__store(&c->map.hdr->mrc_thresh,
 	            shmc__mrc_first_thresh(v.r->sample0), __ATOMIC_RELAXED);
+	/* After T: killed between the two, a paused cache is left
+	 * sampling with a stale pause on record (which nothing counts
+	 * while T is not 0), not with T = 0 and no pause (the curve off
+	 * until the next reset). */
+	PUT(&v.r->paused_thr, 0);
 	shmc__unlock(&v.r->lock);
 	return 0;
 }
@@ -482,7 +521,7 @@ int shmc_mrc_pause(shmc_t *c, int pause)
 		return -ENOTSUP;
 	struct view v = view_of(c);
 	struct shmc__mrc *r = v.r;
-	int rc = shmc__lock_timed(&r->lock, 1000ull * 1000 * 1000);
+	int rc = lock_region(c, r);
 	if (rc < 0)
 		return rc;
 	if (rc == 1)
@@ -495,6 +534,10 @@ int shmc_mrc_pause(shmc_t *c, int pause)
 		/* Relaxed, as every store of T: the data path stops sampling
 		 * when it sees 0; one that saw T a moment ago is the last. */
 		shmc__store(thr, 0, __ATOMIC_RELAXED);
+	} else if (!pause && GET(&r->paused_thr) && t) {
+		/* A pause whose caller died before it stored T = 0: it never
+		 * took effect, nothing to resume. */
+		PUT(&r->paused_thr, 0);
 	} else if (!pause && GET(&r->paused_thr)) {
 		/* The sampled keys' stamps missed the pause: forget them.
 		 * The gets made meanwhile are not the curve's. */
@@ -517,7 +560,9 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 		return -ENOTSUP;
 	struct shmc__mrc *r = c->mrc;
 	uint64_t thr = GET(&c->map.hdr->mrc_thresh);
-	uint64_t paused = GET(&r->paused_thr);
+	/* Paused only when T is 0: a pause on record with T set is one
+	 * whose caller died before it stored T = 0 (sampling went on). */
+	uint64_t paused = thr ? 0 : GET(&r->paused_thr);
 	if (!thr)
 		thr = paused;
 	uint32_t nkeys = GET(&r->nkeys);
@@ -587,7 +632,10 @@ int shmc_mrc(shmc_t *c, struct shmc_mrc_point *pts, size_t n,
 		info->rate = (double)thr / TWO64;
 		info->keys = nkeys;
 		info->max_keys = c->mrc_keys;
-		info->gets = (uint64_t)(sampled / SHMC__MRC_UNIT);
+		/* Corrupt buckets can sum past 2^64 gets; a double out of
+		 * range converts to no defined value: saturate. */
+		double g = sampled / SHMC__MRC_UNIT;
+		info->gets = g < 0x1p64 ? (uint64_t)g : UINT64_MAX;
 		info->cold = (uint64_t)((double)GET(&r->cold) / SHMC__MRC_UNIT);
 		info->skipped = GET(&r->skipped);
 		info->resets = GET(&r->resets);

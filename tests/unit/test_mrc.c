@@ -19,23 +19,6 @@
 #include "uhelp.h"
 #include "../../lib/internal.h"
 
-static shmc_t *mk(const char *name, uint32_t keys, uint32_t sample)
-{
-	struct shmc_create_opts o;
-	shmc_create_opts_init(&o);
-	o.memory = 16u << 20;
-	o.flags = SHMC_CREATE_MRC;
-	o.mrc_keys = keys;
-	o.mrc_sample = sample;
-	shmc_t *c = NULL;
-	th_private_dir();
-	shmc_destroy(name);
-	int rc = shmc_create(name, &o, &c);
-	if (rc)
-		fail_msg("shmc_create: %s", shmc_strerror(rc));
-	return c;
-}
-
 /* The synthetic trace: NK keys of fixed sizes, a skewed choice. */
 #define NK 600
 #define NOPS 20000
@@ -135,7 +118,7 @@ static uint64_t *traced(shmc_t *c, uint64_t *n, struct shmc_mrc_info *info)
 static void test_exact_at_rate_one(void **state)
 {
 	(void)state;
-	shmc_t *c = mk("mrc-exact", 4096, 1);
+	shmc_t *c = uh_create_mrc("mrc-exact", 4096, 1);
 	uint64_t n;
 	struct shmc_mrc_info info;
 	uint64_t *dist = traced(c, &n, &info);
@@ -171,7 +154,7 @@ static void test_fixed_size_close(void **state)
 {
 	(void)state;
 	/* Room for 64 keys of 600: the rate must fall to about a tenth. */
-	shmc_t *c = mk("mrc-fixed", 64, 1);
+	shmc_t *c = uh_create_mrc("mrc-fixed", 64, 1);
 	uint64_t n;
 	struct shmc_mrc_info info;
 	uint64_t *dist = traced(c, &n, &info);
@@ -197,7 +180,7 @@ static void test_fixed_size_close(void **state)
 static void test_processes_contribute(void **state)
 {
 	(void)state;
-	shmc_t *c = mk("mrc-mp", 4096, 1);
+	shmc_t *c = uh_create_mrc("mrc-mp", 4096, 1);
 	enum { NP = 4, PER = 200, ROUNDS = 10 };
 	pid_t pid[NP];
 	for (int p = 0; p < NP; p++) {
@@ -242,7 +225,7 @@ static void test_processes_contribute(void **state)
 static void test_killed_holder(void **state)
 {
 	(void)state;
-	shmc_t *c = mk("mrc-kill", 4096, 1);
+	shmc_t *c = uh_create_mrc("mrc-kill", 4096, 1);
 	struct shmc *ci = (struct shmc *)c;
 	int fd[2];
 	assert_int_equal(pipe(fd), 0);
@@ -314,7 +297,7 @@ static void count_report(const char *p, void *arg)
 static void test_corrupt_region(void **state)
 {
 	(void)state;
-	shmc_t *c = mk("mrc-bad", 256, 1);
+	shmc_t *c = uh_create_mrc("mrc-bad", 256, 1);
 	struct shmc *ci = (struct shmc *)c;
 	fill(c, 3000);
 	uh_check_clean(c);
@@ -365,7 +348,7 @@ static void test_corrupt_region(void **state)
 static void test_pause(void **state)
 {
 	(void)state;
-	shmc_t *c = mk("mrc-pause", 4096, 1);
+	shmc_t *c = uh_create_mrc("mrc-pause", 4096, 1);
 	fill(c, 1000);
 	struct shmc_mrc_info a, b;
 	struct shmc_mrc_point p = {0, 1 << 20, 0};

@@ -38,6 +38,27 @@ static inline shmc_t *uh_create(const char *name, uint64_t memory,
 	return c;
 }
 
+/* A 16 MiB cache with a miss-ratio curve of `keys` keys sampling one key
+ * in `sample` at first (a cache of that name is destroyed first); fails
+ * the test on error. */
+static inline shmc_t *uh_create_mrc(const char *name, uint32_t keys,
+                                    uint32_t sample)
+{
+	struct shmc_create_opts o;
+	shmc_create_opts_init(&o);
+	o.memory = 16u << 20;
+	o.flags = SHMC_CREATE_MRC;
+	o.mrc_keys = keys;
+	o.mrc_sample = sample;
+	shmc_t *c = NULL;
+	th_private_dir();
+	shmc_destroy(name);
+	int rc = shmc_create(name, &o, &c);
+	if (rc)
+		fail_msg("shmc_create(%s): %s", name, shmc_strerror(rc));
+	return c;
+}
+
 /* SHMCACHE_DIR/shmcache.NAME */
 static inline const char *uh_path(const char *name)
 {
