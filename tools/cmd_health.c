@@ -74,6 +74,21 @@ static void jw_thr(struct jw *w, const char *k, double v)
 		jw_null(w);
 }
 
+/* The fields every health JSON object starts with, up to the key
+ * "reason" (its value is the caller's). */
+static void json_head(struct jw *w, const char *name, int state)
+{
+	jw_init(w, stdout);
+	jw_obj(w);
+	jw_key(w, "cache");
+	jw_str(w, name);
+	jw_key(w, "state");
+	jw_str(w, state_name[state]);
+	jw_key(w, "status");
+	jw_u64(w, (uint64_t)state);
+	jw_key(w, "reason");
+}
+
 /*
  * The JSON form: the same judgement as the status line.  hit and ev are
  * < 0 when not measured (no lookups; no interval), and then null; thr
@@ -87,15 +102,7 @@ static void print_json(const char *name, int state, const char *why,
                        double interval)
 {
 	struct jw w;
-	jw_init(&w, stdout);
-	jw_obj(&w);
-	jw_key(&w, "cache");
-	jw_str(&w, name);
-	jw_key(&w, "state");
-	jw_str(&w, state_name[state]);
-	jw_key(&w, "status");
-	jw_u64(&w, (uint64_t)state);
-	jw_key(&w, "reason");
+	json_head(&w, name, state);
 	size_t n = strlen(why);
 	if (n > 3)
 		jw_strn(&w, why + 2, n - 3); /* " (" ... ")" */
@@ -234,15 +241,7 @@ int cmd_health(int argc, char **argv)
 	if (rc) {
 		if (json) {
 			struct jw w;
-			jw_init(&w, stdout);
-			jw_obj(&w);
-			jw_key(&w, "cache");
-			jw_str(&w, name);
-			jw_key(&w, "state");
-			jw_str(&w, state_name[H_UNKNOWN]);
-			jw_key(&w, "status");
-			jw_u64(&w, H_UNKNOWN);
-			jw_key(&w, "reason");
+			json_head(&w, name, H_UNKNOWN);
 			jw_str(&w, reason);
 			jw_obj_end(&w);
 			jw_end(&w);
