@@ -15,7 +15,9 @@
 #include "shmcache.h"
 
 /* Creates a fresh private directory, points SHMCACHE_DIR at it and
- * registers its removal at exit.  Returns its path. */
+ * registers its removal at exit.  Returns its path.  It is made under
+ * SHMC_TEST_BASE when that is set (a disk file system, for a crash test
+ * run a second time there), else /dev/shm, else /tmp. */
 const char *th_private_dir(void);
 
 /* Creates cache `name` with `memory` bytes (and defaults otherwise);
